@@ -1,0 +1,56 @@
+// Builds the standalone app (the plugin, docs, health) without listening: the server entry and the tests share it.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import signalling, { type SignallingOptions } from './index.js'
+import { signallingError } from './lib/errors.js'
+import { openapiDocument } from './lib/openapi.js'
+import { redactUrl } from './lib/redact.js'
+import demo from './routes/demo.js'
+import { errorHandler } from './routes/error-handler.js'
+import health from './routes/health.js'
+import metricsRoute from './routes/metrics.js'
+
+export interface AppOptions extends SignallingOptions {
+  logger?: FastifyServerOptions['logger']
+  /** `GET /metrics` (Prometheus), optionally behind a bearer token; `false` leaves it out. */
+  metrics?: { token?: string } | false
+  /** Serve the demo call page at `/` and its open token route `POST /demo/join`. */
+  demo?: boolean
+  /** Serve HTTPS/WSS with this certificate and key (PEM). */
+  https?: { cert: string | Buffer, key: string | Buffer }
+}
+
+export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  const { logger = false, https, demo: demoEnabled = false, metrics = {}, ...signallingOptions } = options
+  const base = {
+    logger: logger === false ? false : {
+      ...(typeof logger === 'object' ? logger : {}),
+      serializers: {
+        req: (req: { method: string, url: string, id: string, ip?: string }) =>
+          ({ method: req.method, url: redactUrl(req.url), reqId: req.id, remoteAddress: req.ip })
+      }
+    },
+    // every REST body is small JSON (metadata is capped at 4 KiB)
+    bodyLimit: 64 * 1024
+  }
+  // the HTTPS server type differs only in its raw server; the app's routes do not depend on it
+  const app = (https === undefined ? Fastify(base) : Fastify({ ...base, https })) as unknown as FastifyInstance
+
+  await app.register(swagger, { openapi: openapiDocument, hideUntagged: true })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(signalling, signallingOptions)
+  await app.register(health)
+  if (metrics !== false) await app.register(metricsRoute, { metrics: app.signalling.metrics, token: metrics.token })
+  if (demoEnabled) {
+    await app.register(async (scope) => {
+      scope.setValidatorCompiler(TypeBoxValidatorCompiler)
+      scope.setErrorHandler(errorHandler)
+      await scope.register(demo)
+    })
+  }
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.setNotFoundHandler(async (request) => { throw signallingError('ROUTE_NOT_FOUND', `${request.method} ${redactUrl(request.url)}`) })
+  return app
+}

@@ -1,0 +1,83 @@
+// The package's main export: register it in any Fastify 5 app to get rooms, join tokens and the /ws relay.
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import rateLimit from '@fastify/rate-limit'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
+import { signallingError } from './lib/errors.js'
+import { MAX_FRAME_BYTES } from './lib/protocol.js'
+import auth, { type AuthOptions } from './plugins/auth.js'
+import core, { type SignallingCoreOptions } from './plugins/signalling.js'
+import { errorHandler } from './routes/error-handler.js'
+import iceServers from './routes/ice-servers.js'
+import rooms from './routes/rooms.js'
+import tokens from './routes/tokens.js'
+import ws, { type WsRouteOptions } from './routes/ws.js'
+
+export interface RequestRate {
+  max: number
+  /** Window in ms. */
+  timeWindow: number
+}
+
+export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, WsRouteOptions {
+  /** Prefix of the plugin's routes, e.g. '/signalling' (default: none). */
+  prefix?: string
+  /**
+   * Per client address, on this node: REST requests (default 600 a minute) and `/ws` upgrade attempts
+   * (default 120 a minute), answered 429 RATE_LIMITED. `false` disables either.
+   */
+  requestRate?: { rest?: RequestRate | false, upgrades?: RequestRate | false }
+}
+
+const DEFAULT_REST_RATE: RequestRate = { max: 600, timeWindow: 60_000 }
+const DEFAULT_UPGRADE_RATE: RequestRate = { max: 120, timeWindow: 60_000 }
+
+/** Requests per client address in this scope, answered 429 RATE_LIMITED. */
+async function limitRequests (scope: FastifyInstance, rate: RequestRate | false): Promise<void> {
+  if (rate === false) return
+  await scope.register(rateLimit, {
+    ...rate,
+    // requests injected in-process (inject, injectWS) have no client address
+    keyGenerator: (request) => request.ip ?? 'in-process',
+    errorResponseBuilder: (_request, context) => signallingError('RATE_LIMITED', `at most ${context.max} requests in ${context.after}`)
+  })
+}
+
+async function signalling (fastify: FastifyInstance, options: SignallingOptions): Promise<void> {
+  await fastify.register(auth, options)
+  await fastify.register(core, options)
+  if (!fastify.hasDecorator('websocketServer')) {
+    // compression stays off: it costs CPU and memory per socket for small JSON frames, and compressed
+    // frames mixing secrets with attacker-chosen text invite CRIME/BREACH-style length attacks
+    await fastify.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false } })
+  }
+  const rest = options.requestRate?.rest ?? DEFAULT_REST_RATE
+  const upgrades = options.requestRate?.upgrades ?? DEFAULT_UPGRADE_RATE
+  await fastify.register(async (scope) => {
+    scope.setValidatorCompiler(TypeBoxValidatorCompiler)
+    scope.setErrorHandler(errorHandler)
+    await scope.register(async (restScope) => {
+      await limitRequests(restScope, rest)
+      await restScope.register(rooms)
+      await restScope.register(tokens)
+      await restScope.register(iceServers)
+    })
+    await scope.register(async (wsScope) => {
+      await limitRequests(wsScope, upgrades)
+      // only the route's own options: passing `prefix` again would apply it twice
+      await wsScope.register(ws, { allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin })
+    })
+  }, { prefix: options.prefix ?? '' })
+}
+
+export default fp(signalling, { name: 'fastify-signalling', fastify: '5.x' })
+export type { Signalling } from './plugins/signalling.js'
+export type { AuthOptions } from './plugins/auth.js'
+export type { RoomRegistry, RoomRecord } from './lib/room-registry.js'
+export { MemoryRoomRegistry } from './lib/room-registry.js'
+export { CloseCodes } from './lib/protocol.js'
+export { redactUrl } from './lib/redact.js'
+export type { ClientMessage, ServerMessage, IceServer, PeerInfo, LeaveReason } from './lib/protocol.js'
+export type { Room, RoomDetails, TokenReply, CreateRoomBody, TokenBody } from './lib/schemas.js'
+export { ErrorCodes, type ErrorCode, type SignallingError } from './lib/errors.js'

@@ -1,0 +1,858 @@
+// The relay: peers' sessions on this node, presence, and routing of every client message to its recipients.
+// With a backplane, a room can span several nodes: frames for peers elsewhere go through it, by room.
+//
+// A session outlives its socket: every frame after `welcome` carries a per-peer `seq`, the last frames are
+// kept, and after an abnormal close (1006) or a server restart (1012) the session waits `grace` ms for the
+// client to come back with the last `seq` it saw. It then gets every frame it missed, in order, and the
+// other peers see no churn. With a backplane the client may come back on any node: the new node asks the
+// old one for the session over the room's channel (a hand-off).
+import { randomUUID } from 'node:crypto'
+import type { RawData, WebSocket } from 'ws'
+import type { Backplane, BackplaneEvent, Handoff } from './backplane.js'
+import { errorMessage, isSignallingError, signallingError, type ErrorCode } from './errors.js'
+import type { JoinClaims } from './join-token.js'
+import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
+import type { RoomRecord, RoomRegistry } from './room-registry.js'
+
+export interface RelayLogger {
+  info: (obj: object, msg: string) => void
+  warn: (obj: object, msg: string) => void
+  error: (obj: object, msg: string) => void
+}
+
+/** Counters the relay reports (lib/metrics.ts implements them). */
+export interface RelayMetrics {
+  relayed: (type: string) => void
+  error: (code: string) => void
+  joined: () => void
+  resumed: () => void
+  closed: (code: number) => void
+}
+
+export interface RelayOptions {
+  registry: RoomRegistry
+  /** Joins this node to others; without it the relay serves one node. */
+  backplane?: Backplane
+  /** Interval of the server's WebSocket pings, in ms; a peer that missed the previous pong is dropped. 0 disables. */
+  heartbeatInterval: number
+  /** STUN/TURN servers for a peer, with its own TURN credentials, and how long those stay valid. */
+  iceServers?: (peerId: string) => { iceServers: IceServer[], ttl: number }
+  /** Signs the token a client presents to resume its session. */
+  resumeToken?: (peerId: string, roomId: string, metadata: Record<string, unknown>) => string
+  log?: RelayLogger
+  metrics?: RelayMetrics
+  /** Per-peer token bucket; `false` disables it. */
+  messageRate?: MessageRate | false
+  /** A peer whose socket buffers more than this many bytes unread is closed with 1013 (default 1 MiB). */
+  maxBufferedBytes?: number
+  resume?: Partial<ResumeOptions>
+}
+
+export interface MessageRate {
+  /** Sustained messages per second (default 50). */
+  perSecond: number
+  /** Bucket size: how many may come at once, e.g. a trickle-ICE burst (default 200). */
+  burst: number
+  /** Seconds in a row with more dropped than allowed messages before the socket is closed with 4429 (default 3). */
+  abuseSeconds: number
+}
+
+export interface ResumeOptions {
+  /** How long a dropped peer keeps its place, in ms (default 15000); 0 disables resuming. */
+  grace: number
+  /** Bounds of what is kept for a peer in its grace period; past them the resume is refused (default 1000 frames, 1 MiB). */
+  maxMessages: number
+  maxBytes: number
+  /**
+   * Frames kept while connected, for those lost in flight when the connection drops (at least 32 frames, at most
+   * 64 KiB): small, because every active peer holds them and a larger window shows up as garbage-collector time.
+   */
+  windowMessages: number
+  windowBytes: number
+  /** How long a node waits for another node to hand a session over (ms, default 2000). */
+  handoffTimeout: number
+}
+
+export const DEFAULT_MESSAGE_RATE: MessageRate = { perSecond: 50, burst: 200, abuseSeconds: 3 }
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
+export const DEFAULT_RESUME: ResumeOptions = {
+  grace: 15_000, maxMessages: 1000, maxBytes: 1024 * 1024, windowMessages: 8, windowBytes: 16 * 1024, handoffTimeout: 2000
+}
+
+/** How a client connects: fresh, or resuming after the last `seq` it saw (`resumeOnly` with a resume token). */
+export interface ConnectAttempt {
+  lastSeq?: number
+  resumeOnly?: boolean
+}
+
+/** One peer of a room on this node. Its socket changes when it resumes, and is absent during its grace period. */
+class LocalPeer {
+  socket: WebSocket | undefined
+  alive = true
+  tokens: number
+  refilledAt = Date.now()
+  /** Messages dropped in the current second, and seconds in a row over the limit. */
+  dropped = 0
+  droppedSecond = 0
+  abusiveSeconds = 0
+  /** Set once the peer has left its room (or was handed to another node): nothing it does counts any more. */
+  detached = false
+  /** Closed by a server restart: a close goes into the grace period whatever its code. */
+  restarting = false
+  /** The last `seq` given, and the last frames (numbered), oldest first. */
+  seq = 0
+  replay: string[] = []
+  replayBytes = 0
+  grace: NodeJS.Timeout | undefined
+
+  constructor (
+    readonly peerId: string,
+    readonly roomId: string,
+    readonly metadata: Record<string, unknown>,
+    readonly connection: string,
+    readonly joinedAt: string,
+    burst: number
+  ) {
+    this.tokens = burst
+  }
+
+  /** The first `seq` still kept. */
+  get oldestSeq (): number {
+    return this.seq - this.replay.length + 1
+  }
+}
+
+/** A socket, until it is bound to a peer. */
+interface Link {
+  socket: WebSocket
+  peer: LocalPeer | undefined
+  pending: Array<{ data: RawData, isBinary: boolean }>
+  /** The socket broke the protocol: its close is not a network drop. */
+  failed: boolean
+}
+
+/** The peers of one room on this node. `record` is kept so the room can be restored after a backplane outage. */
+interface LocalRoom {
+  peers: Map<string, LocalPeer>
+  record?: RoomRecord
+}
+
+/** A hand-off this node asked for: live frames for the peer are kept from the moment the request went out. */
+interface HandoffWait {
+  roomId: string
+  peerId: string
+  echoed: boolean
+  queued: string[]
+  resolve: (handoff: Handoff | undefined) => void
+}
+
+const MAX_PENDING_FRAMES = 256
+const OPEN = 1
+const silent: RelayLogger = { info () {}, warn () {}, error () {} }
+const noMetrics: RelayMetrics = { relayed () {}, error () {}, joined () {}, resumed () {}, closed () {} }
+
+export class Relay {
+  readonly registry: RoomRegistry
+  readonly backplane: Backplane | undefined
+  readonly #rooms = new Map<string, LocalRoom>()
+  readonly #iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }
+  readonly #resumeToken: RelayOptions['resumeToken']
+  readonly #log: RelayLogger
+  readonly #metrics: RelayMetrics
+  readonly #heartbeat: NodeJS.Timeout | undefined
+  readonly #nodeId: string
+  readonly #rate: MessageRate | false
+  readonly #maxBufferedBytes: number
+  readonly #resume: ResumeOptions
+  readonly #handoffs = new Map<string, HandoffWait>()
+  #connections = 0
+  #draining = false
+  /** Departures still being recorded, awaited before the registry closes. */
+  readonly #leaving = new Set<Promise<void>>()
+
+  constructor (options: RelayOptions) {
+    this.registry = options.registry
+    this.backplane = options.backplane
+    this.#nodeId = options.backplane?.nodeId ?? randomUUID().slice(0, 8)
+    this.#iceServers = options.iceServers ?? (() => ({ iceServers: [], ttl: 0 }))
+    this.#resumeToken = options.resumeToken
+    this.#log = options.log ?? silent
+    this.#metrics = options.metrics ?? noMetrics
+    this.#rate = options.messageRate === false ? false : { ...DEFAULT_MESSAGE_RATE, ...options.messageRate }
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+    this.#resume = { ...DEFAULT_RESUME, ...options.resume }
+    if (options.heartbeatInterval > 0) {
+      this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatInterval)
+      this.#heartbeat.unref()
+    }
+    this.registry.onExpired((roomId) => this.#rooms.delete(roomId))
+    this.backplane?.onEvent((roomId, event) => this.#onRemote(roomId, event))
+    this.backplane?.onPeersLost((lost) => {
+      for (const { roomId, peerId } of lost) this.#announce(roomId, { type: 'peer-left', peerId, reason: 'disconnected' }, peerId)
+    })
+    this.backplane?.onReconnected(() => { void this.#resync() })
+  }
+
+  /** Checks, before the upgrade, that the room exists and has a place for this peer. */
+  async admit (claims: JoinClaims): Promise<void> {
+    if (this.#draining) throw signallingError('SERVICE_UNAVAILABLE', 'the server is restarting; connect again')
+    const room = await this.registry.get(claims.room)
+    if (room === undefined) throw signallingError('ROOM_NOT_FOUND', claims.room)
+    if (room.peerCount >= room.maxPeers && !await this.registry.hasPeer(claims.room, claims.sub)) {
+      throw signallingError('ROOM_FULL', claims.room)
+    }
+  }
+
+  /** Takes over an upgraded socket. Listeners are attached at once so that no early frame is lost. */
+  connect (socket: WebSocket, claims: JoinClaims, attempt: ConnectAttempt = {}): void {
+    const link: Link = { socket, peer: undefined, pending: [], failed: false }
+    socket.on('message', (data, isBinary) => {
+      const peer = link.peer
+      if (peer === undefined) {
+        if (link.pending.length >= MAX_PENDING_FRAMES) return socket.close(CloseCodes.MESSAGE_TOO_BIG, 'too many frames before welcome')
+        link.pending.push({ data, isBinary })
+        return
+      }
+      if (peer.socket !== socket) return
+      try {
+        this.#onFrame(peer, data, isBinary)
+      } catch (err) {
+        // a listener must never throw: ws would stop reading this socket, and the process would see an uncaught exception
+        this.#log.error({ err, peerId: peer.peerId, roomId: peer.roomId }, 'message not handled')
+        this.#sendError(peer, 'INTERNAL_ERROR', 'message not handled')
+      }
+    })
+    socket.on('pong', () => { if (link.peer?.socket === socket) link.peer.alive = true })
+    socket.on('error', (err) => {
+      // ws reports protocol violations (bad frames, oversized messages) here before it closes: no grace for those
+      if (link.peer?.socket === socket) link.peer.restarting = false
+      link.failed = true
+      this.#log.warn({ err, peerId: claims.sub, roomId: claims.room }, 'socket error')
+    })
+    socket.on('close', (code) => {
+      this.#metrics.closed(code)
+      const peer = link.peer
+      if (peer !== undefined && peer.socket === socket) this.#onClose(peer, link.failed ? 1002 : code)
+    })
+    this.#open(link, claims, attempt).catch((err: unknown) => {
+      const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
+      if (code === 'INTERNAL_ERROR') this.#log.error({ err, roomId: claims.room }, 'join failed')
+      const message = errorMessage(code, code === 'INTERNAL_ERROR' ? 'join failed' : code === 'SESSION_EXPIRED' ? claims.sub : claims.room)
+      if (socket.readyState === OPEN) socket.send(JSON.stringify({ type: 'error', code, message }))
+      socket.close(closeCodeFor(code), code)
+    })
+  }
+
+  async #open (link: Link, claims: JoinClaims, attempt: ConnectAttempt): Promise<void> {
+    const { room: roomId, sub: peerId } = claims
+    // watch the room before anything else, so no event of the room's other nodes is missed
+    const room = this.#localRoom(roomId)
+    await this.backplane?.watch(roomId)
+    if (attempt.lastSeq !== undefined) {
+      const existing = room.peers.get(peerId)
+      if (existing !== undefined && this.#canReplay(existing, attempt.lastSeq)) return await this.#resumeHere(link, existing, attempt.lastSeq)
+      if (existing === undefined && this.backplane !== undefined) {
+        const handoff = await this.#requestHandoff(roomId, peerId, attempt.lastSeq)
+        if (handoff !== undefined) return await this.#resumeHandedOff(link, claims, handoff)
+      }
+      if (attempt.resumeOnly === true) throw signallingError('SESSION_EXPIRED', peerId)
+    }
+    await this.#join(link, claims)
+  }
+
+  async #join (link: Link, claims: JoinClaims): Promise<void> {
+    const peer = new LocalPeer(claims.sub, claims.room, claims.metadata ?? {}, `${this.#nodeId}.${++this.#connections}`,
+      new Date().toISOString(), this.#rate === false ? 0 : this.#rate.burst)
+    const summary = { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }
+    const room = this.#localRoom(peer.roomId)
+    const { replacedConnection } = await this.registry.join(peer.roomId, summary, peer.connection)
+    const [others, record] = await Promise.all([this.registry.peers(peer.roomId), this.registry.get(peer.roomId)])
+    if (record !== undefined) room.record = record
+    if (link.socket.readyState !== OPEN) {
+      // gone during the join: undo it (a newer connection of the same peer keeps its place)
+      await this.registry.leave(peer.roomId, peer.peerId, peer.connection)
+      this.#dropIfEmpty(peer.roomId, room)
+      return
+    }
+    const previous = room.peers.get(peer.peerId)
+    if (previous !== undefined) {
+      this.#forget(previous)
+      previous.socket?.close(CloseCodes.REPLACED, 'replaced')
+    } else if (replacedConnection !== undefined) {
+      void this.backplane?.publish(peer.roomId, { kind: 'replaced', peerId: peer.peerId, connection: replacedConnection }).catch(() => {})
+    }
+    if (replacedConnection !== undefined) {
+      room.peers.delete(peer.peerId)
+      this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason: 'replaced' }, peer.peerId)
+    }
+    room.peers.set(peer.peerId, peer)
+    this.#bind(link, peer, others, false)
+    this.#metrics.joined()
+    this.#announce(peer.roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
+    this.#flushPending(link, peer)
+  }
+
+  /** Gives the peer its socket and sends `welcome`. */
+  #bind (link: Link, peer: LocalPeer, others: Array<{ peerId: string, metadata: Record<string, unknown> }>, resumed: boolean): void {
+    peer.socket = link.socket
+    peer.alive = true
+    link.peer = peer
+    link.socket.send(JSON.stringify({
+      type: 'welcome',
+      peerId: peer.peerId,
+      roomId: peer.roomId,
+      peers: others.filter((p) => p.peerId !== peer.peerId).map(({ peerId, metadata }) => ({ peerId, metadata })),
+      iceServers: this.#iceServers(peer.peerId).iceServers,
+      resumed,
+      ...(this.#resumeToken === undefined || this.#resume.grace === 0
+        ? {}
+        : { resumeToken: this.#resumeToken(peer.peerId, peer.roomId, peer.metadata) })
+    } satisfies ServerMessage))
+  }
+
+  #flushPending (link: Link, peer: LocalPeer): void {
+    const pending = link.pending
+    link.pending = []
+    for (const frame of pending) this.#onFrame(peer, frame.data, frame.isBinary)
+  }
+
+  #canReplay (peer: LocalPeer, lastSeq: number): boolean {
+    return !peer.detached && lastSeq <= peer.seq && lastSeq >= peer.oldestSeq - 1 && peer.replayBytes <= this.#resume.maxBytes
+  }
+
+  /** The session is on this node: swap its socket and send what the client missed. */
+  async #resumeHere (link: Link, peer: LocalPeer, lastSeq: number): Promise<void> {
+    const others = await this.registry.peers(peer.roomId)
+    if (link.socket.readyState !== OPEN) return
+    if (!this.#canReplay(peer, lastSeq)) throw signallingError('SESSION_EXPIRED', peer.peerId)
+    const old = peer.socket
+    clearTimeout(peer.grace)
+    peer.grace = undefined
+    this.#bind(link, peer, others, true)
+    // the old socket may not have noticed its end yet; its close no longer concerns the peer
+    if (old !== undefined && old.readyState === OPEN) old.close(CloseCodes.REPLACED, 'replaced')
+    this.#replayAfter(peer, lastSeq)
+    this.#metrics.resumed()
+    this.#flushPending(link, peer)
+  }
+
+  #replayAfter (peer: LocalPeer, lastSeq: number): void {
+    for (let i = lastSeq - peer.oldestSeq + 1; i < peer.replay.length; i++) peer.socket?.send(peer.replay[i]!)
+    this.#trimReplay(peer)
+  }
+
+  /** Asks the other nodes for a session; undefined when none hands it over in time. */
+  async #requestHandoff (roomId: string, peerId: string, lastSeq: number): Promise<(Handoff & { requestId: string }) | undefined> {
+    const backplane = this.backplane!
+    const requestId = `${this.#nodeId}.${++this.#connections}`
+    let timer: NodeJS.Timeout | undefined
+    const handoff = new Promise<Handoff | undefined>((resolve) => {
+      this.#handoffs.set(requestId, { roomId, peerId, echoed: false, queued: [], resolve })
+      timer = setTimeout(() => resolve(undefined), this.#resume.handoffTimeout)
+    })
+    try {
+      await backplane.publish(roomId, { kind: 'resume-request', peerId, requestId, lastSeq })
+      const result = await handoff
+      if (result === undefined || !result.ok) {
+        this.#handoffs.delete(requestId)
+        return undefined
+      }
+      return { ...result, requestId }
+    } catch {
+      this.#handoffs.delete(requestId)
+      return undefined
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** The session comes from another node: take its place in the registry, then replay and go live. */
+  async #resumeHandedOff (link: Link, claims: JoinClaims, handoff: Handoff & { requestId: string }): Promise<void> {
+    const wait = this.#handoffs.get(handoff.requestId)
+    try {
+      const peer = new LocalPeer(claims.sub, claims.room, handoff.metadata, `${this.#nodeId}.${++this.#connections}`,
+        handoff.joinedAt, this.#rate === false ? 0 : this.#rate.burst)
+      peer.seq = handoff.seq
+      await this.registry.join(peer.roomId, { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }, peer.connection)
+      const [others, record] = await Promise.all([this.registry.peers(peer.roomId), this.registry.get(peer.roomId)])
+      const room = this.#localRoom(peer.roomId)
+      if (record !== undefined) room.record = record
+      if (link.socket.readyState !== OPEN) {
+        // the client is gone again: keep the session here, in its grace period, as the old node would have
+        room.peers.set(peer.peerId, peer)
+        peer.replay = handoff.frames
+        for (const frame of wait?.queued ?? []) this.#deliver(peer, frame)
+        return this.#enterGrace(peer)
+      }
+      room.peers.set(peer.peerId, peer)
+      this.#bind(link, peer, others, true)
+      for (const frame of handoff.frames) link.socket.send(frame)
+      // frames published after the request went out reached this node only: numbered from where the old node stopped
+      for (const frame of wait?.queued ?? []) this.#deliver(peer, frame)
+      this.#metrics.resumed()
+      this.#flushPending(link, peer)
+    } finally {
+      this.#handoffs.delete(handoff.requestId)
+    }
+  }
+
+  /** Another node asks for one of this node's sessions. */
+  #handOver (roomId: string, peerId: string, requestId: string, lastSeq: number): void {
+    const peer = this.#rooms.get(roomId)?.peers.get(peerId)
+    if (peer === undefined || peer.detached) return
+    const ok = this.#canReplay(peer, lastSeq)
+    const frames = ok ? peer.replay.slice(lastSeq - peer.oldestSeq + 1) : []
+    const reply = { ok, seq: peer.seq, frames, metadata: peer.metadata, joinedAt: peer.joinedAt }
+    if (ok) {
+      // from here on, the requesting node delivers to this peer; nothing is announced: the peer never left
+      this.#forget(peer)
+      peer.socket?.close(CloseCodes.REPLACED, 'resumed elsewhere')
+    }
+    this.backplane?.publish(roomId, { kind: 'resume-reply', requestId, reply }).catch((err: unknown) => {
+      this.#log.warn({ err, roomId }, 'hand-off reply not sent')
+    })
+  }
+
+  #localRoom (roomId: string): LocalRoom {
+    let room = this.#rooms.get(roomId)
+    if (room === undefined) {
+      room = { peers: new Map() }
+      this.#rooms.set(roomId, room)
+    }
+    return room
+  }
+
+  #dropIfEmpty (roomId: string, room: LocalRoom): void {
+    if (room.peers.size > 0 || this.#rooms.get(roomId) !== room) return
+    this.#rooms.delete(roomId)
+    void this.backplane?.unwatch(roomId).catch(() => {})
+  }
+
+  #onFrame (peer: LocalPeer, data: RawData, isBinary: boolean): void {
+    if (peer.detached) return
+    if (this.#rate !== false && !this.#take(peer, this.#rate)) return
+    if (isBinary) return this.#sendError(peer, 'INVALID_MESSAGE', 'binary frames are not accepted')
+    const text = data.toString()
+    if (text.length > MAX_FRAME_BYTES) return this.#closeAndLeave(peer, CloseCodes.MESSAGE_TOO_BIG, 'message too big', 'disconnected')
+    const parsed = parseClientMessage(text)
+    if (!parsed.ok) return this.#sendError(peer, parsed.code, parsed.reason, parsed.id)
+    this.#handle(peer, parsed.message)
+  }
+
+  #handle (peer: LocalPeer, message: ClientMessage): void {
+    switch (message.type) {
+      case 'ping':
+        return this.#send(peer, { type: 'pong' })
+      case 'ice-servers':
+        return this.#send(peer, { type: 'ice-servers', ...this.#iceServers(peer.peerId) })
+      case 'leave':
+        return this.#closeAndLeave(peer, CloseCodes.NORMAL, 'left', 'left')
+      case 'message':
+        this.#metrics.relayed('message')
+        if (message.to === undefined) {
+          return this.#announce(peer.roomId, relayFrame('message', peer.peerId, message.data), peer.peerId, peer, message.id)
+        }
+        return this.#toPeer(peer, message.to, message.type, message.data, message.id)
+      default:
+        this.#metrics.relayed(message.type)
+        return this.#toPeer(peer, message.to, message.type, message.data, message.id)
+    }
+  }
+
+  #toPeer (from: LocalPeer, to: string, type: string, data: unknown, id: string | number | undefined): void {
+    if (to === from.peerId) return this.#sendError(from, 'PEER_NOT_FOUND', to, id)
+    const frame = relayFrame(type, from.peerId, data)
+    const target = this.#rooms.get(from.roomId)?.peers.get(to)
+    if (target !== undefined) return this.#deliver(target, frame)
+    if (this.backplane === undefined) return this.#sendError(from, 'PEER_NOT_FOUND', to, id)
+    // one ordered round trip on the backplane both checks membership and publishes, so per-sender order holds
+    this.backplane.sendToPeer(from.roomId, to, frame).then(
+      (found) => { if (!found) this.#sendError(from, 'PEER_NOT_FOUND', to, id) },
+      () => this.#sendError(from, 'BACKPLANE_UNAVAILABLE', 'the peer is on another node', id)
+    )
+  }
+
+  /** Numbers a frame for this peer, keeps it for a resume, and sends it if the peer is connected. */
+  #deliver (peer: LocalPeer, frame: string): void {
+    if (peer.detached) return
+    const numbered = `${frame.slice(0, -1)},"seq":${++peer.seq}}`
+    peer.replay.push(numbered)
+    peer.replayBytes += numbered.length
+    const socket = peer.socket
+    if (socket === undefined) {
+      // in its grace period: past the bounds the resume is refused and the peer leaves
+      if (peer.replay.length > this.#resume.maxMessages || peer.replayBytes > this.#resume.maxBytes) this.#endGrace(peer)
+      return
+    }
+    // trimmed in batches (up to twice the window) so that a busy peer does not shift the array on every frame
+    if (peer.replay.length > 2 * this.#resume.windowMessages || peer.replayBytes > this.#resume.windowBytes) this.#trimReplay(peer)
+    if (socket.readyState !== OPEN) return
+    socket.send(numbered)
+    // a peer that does not read must not make the server hold its messages without bound
+    if (socket.bufferedAmount > this.#maxBufferedBytes) this.#onSlowConsumer(peer, socket)
+  }
+
+  #trimReplay (peer: LocalPeer): void {
+    let drop = 0
+    while (peer.replay.length - drop > this.#resume.windowMessages || peer.replayBytes > this.#resume.windowBytes) {
+      peer.replayBytes -= peer.replay[drop]!.length
+      drop++
+    }
+    if (drop > 0) peer.replay.splice(0, drop)
+  }
+
+  #send (peer: LocalPeer, message: ServerMessage): void {
+    this.#deliver(peer, JSON.stringify(message))
+  }
+
+  /** Sends to every peer of the room but `except`, on this node and through the backplane on the others. */
+  #announce (roomId: string, message: ServerMessage | string, except: string, sender?: LocalPeer, id?: string | number): void {
+    const frame = typeof message === 'string' ? message : JSON.stringify(message)
+    this.#toLocal(roomId, frame, except)
+    this.backplane?.publish(roomId, { kind: 'broadcast', except, frame }).catch(() => {
+      if (sender !== undefined) this.#sendError(sender, 'BACKPLANE_UNAVAILABLE', 'peers on other nodes were not reached', id)
+    })
+  }
+
+  #toLocal (roomId: string, frame: string, except: string): void {
+    const room = this.#rooms.get(roomId)
+    if (room !== undefined) for (const peer of room.peers.values()) if (peer.peerId !== except) this.#deliver(peer, frame)
+  }
+
+  #onRemote (roomId: string, event: BackplaneEvent): void {
+    if (event.kind === 'resume-request') {
+      const wait = this.#handoffs.get(event.requestId)
+      if (wait !== undefined) {
+        wait.echoed = true
+        return
+      }
+      return this.#handOver(roomId, event.peerId, event.requestId, event.lastSeq)
+    }
+    if (event.kind === 'resume-reply') return this.#handoffs.get(event.requestId)?.resolve(event.reply)
+    if (event.kind === 'deliver' || event.kind === 'broadcast') this.#queueForHandoff(roomId, event)
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) return
+    switch (event.kind) {
+      case 'deliver': {
+        const peer = room.peers.get(event.to)
+        if (peer !== undefined) this.#deliver(peer, event.frame)
+        return
+      }
+      case 'broadcast':
+        return this.#toLocal(roomId, event.frame, event.except)
+      case 'kick': {
+        const peer = room.peers.get(event.peerId)
+        if (peer !== undefined) this.#closeAndLeave(peer, CloseCodes.KICKED, 'kicked', 'kicked')
+        return
+      }
+      case 'replaced': {
+        const peer = room.peers.get(event.peerId)
+        if (peer === undefined || peer.connection !== event.connection) return
+        // the node of the new connection announces the replacement
+        this.#forget(peer)
+        return peer.socket?.close(CloseCodes.REPLACED, 'replaced')
+      }
+      case 'close-room':
+        return this.#closeLocalRoom(roomId)
+    }
+  }
+
+  /** While a hand-off is under way, frames for the peer published after the request are kept for it. */
+  #queueForHandoff (roomId: string, event: Extract<BackplaneEvent, { kind: 'deliver' | 'broadcast' }>): void {
+    if (this.#handoffs.size === 0) return
+    for (const wait of this.#handoffs.values()) {
+      if (!wait.echoed || wait.roomId !== roomId) continue
+      if (event.kind === 'deliver' ? event.to === wait.peerId : event.except !== wait.peerId) wait.queued.push(event.frame)
+    }
+  }
+
+  #sendError (peer: LocalPeer, code: ErrorCode, detail: string, id?: string | number): void {
+    this.#metrics.error(code)
+    const message = errorMessage(code, detail)
+    this.#send(peer, id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id })
+  }
+
+  #onClose (peer: LocalPeer, code: number): void {
+    if (peer.detached) return
+    // an abnormal close (no close frame: a dropped network) or a server restart keeps the peer's place for a while
+    if ((code === 1006 || peer.restarting) && this.#resume.grace > 0) return this.#enterGrace(peer)
+    this.#track(this.#detach(peer, 'disconnected'))
+  }
+
+  #enterGrace (peer: LocalPeer): void {
+    peer.socket = undefined
+    peer.restarting = false
+    clearTimeout(peer.grace)
+    peer.grace = setTimeout(() => this.#endGrace(peer), this.#resume.grace)
+    peer.grace.unref()
+  }
+
+  #endGrace (peer: LocalPeer): void {
+    clearTimeout(peer.grace)
+    peer.grace = undefined
+    this.#track(this.#detach(peer, 'disconnected'))
+  }
+
+  #track (leaving: Promise<void>): void {
+    this.#leaving.add(leaving)
+    void leaving.finally(() => this.#leaving.delete(leaving))
+  }
+
+  /** Removes a peer from this node without a word to anyone (it was replaced, or moved to another node). */
+  #forget (peer: LocalPeer): void {
+    peer.detached = true
+    clearTimeout(peer.grace)
+    peer.replay = []
+    const room = this.#rooms.get(peer.roomId)
+    if (room?.peers.get(peer.peerId) !== peer) return
+    room.peers.delete(peer.peerId)
+    this.#dropIfEmpty(peer.roomId, room)
+  }
+
+  /** Removes a peer from its room once, and tells the others why. */
+  async #detach (peer: LocalPeer, reason: LeaveReason): Promise<void> {
+    if (peer.detached) return
+    const room = this.#rooms.get(peer.roomId)
+    const current = room?.peers.get(peer.peerId) === peer
+    this.#forget(peer)
+    if (!current) return
+    this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason }, peer.peerId)
+    try {
+      await this.registry.leave(peer.roomId, peer.peerId, peer.connection)
+    } catch (err) {
+      // the backplane reconciles this node's peers when it comes back
+      this.#log.warn({ err, roomId: peer.roomId }, 'leave not recorded')
+    }
+  }
+
+  #closeAndLeave (peer: LocalPeer, code: number, why: string, reason: LeaveReason): void {
+    const socket = peer.socket
+    this.#track(this.#detach(peer, reason))
+    socket?.close(code, why)
+  }
+
+  /** Token bucket: true when the peer may send this message; drops and answers RATE_LIMITED otherwise. */
+  #take (peer: LocalPeer, rate: MessageRate): boolean {
+    const now = Date.now()
+    peer.tokens = Math.min(rate.burst, peer.tokens + (now - peer.refilledAt) * rate.perSecond / 1000)
+    peer.refilledAt = now
+    if (peer.tokens >= 1) {
+      peer.tokens -= 1
+      return true
+    }
+    const second = Math.floor(now / 1000)
+    if (second !== peer.droppedSecond) {
+      // a second with more dropped than allowed messages counts as abuse; a calmer second forgives
+      peer.abusiveSeconds = peer.dropped > rate.perSecond && second === peer.droppedSecond + 1 ? peer.abusiveSeconds + 1 : 0
+      peer.droppedSecond = second
+      peer.dropped = 0
+    }
+    peer.dropped++
+    if (peer.abusiveSeconds >= rate.abuseSeconds) {
+      this.#closeAndLeave(peer, CloseCodes.RATE_LIMITED, 'rate limit exceeded', 'disconnected')
+      return false
+    }
+    this.#sendError(peer, 'RATE_LIMITED', `more than ${rate.perSecond} messages per second`)
+    return false
+  }
+
+  /** Closes a peer that does not read with 1013; the socket is cut if even the close frame cannot go out. */
+  #onSlowConsumer (peer: LocalPeer, socket: WebSocket): void {
+    this.#log.warn({ peerId: peer.peerId, roomId: peer.roomId, buffered: socket.bufferedAmount }, 'slow consumer closed')
+    this.#closeAndLeave(peer, CloseCodes.TRY_AGAIN_LATER, 'too slow to read', 'disconnected')
+    setTimeout(() => { socket.terminate() }, 1000).unref()
+  }
+
+  #beat (): void {
+    for (const room of this.#rooms.values()) {
+      for (const peer of room.peers.values()) {
+        const socket = peer.socket
+        if (socket === undefined) continue
+        if (!peer.alive) {
+          // a half-open connection: silent for a whole interval already, so no grace period on top
+          this.#track(this.#detach(peer, 'timeout'))
+          socket.terminate()
+          continue
+        }
+        peer.alive = false
+        socket.ping()
+      }
+    }
+  }
+
+  /** After a backplane outage: re-register the peers this node still hosts and drop the records of those it lost. */
+  async #resync (): Promise<void> {
+    const backplane = this.backplane
+    if (backplane === undefined) return
+    try {
+      const connections = new Set<string>()
+      for (const [roomId, room] of this.#rooms) {
+        for (const peer of [...room.peers.values()]) {
+          connections.add(peer.connection)
+          if (room.record === undefined) continue
+          const outcome = await backplane.restore({ room: room.record, peer: { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }, connection: peer.connection })
+          if (outcome === 'rejoined') {
+            // the other nodes reported it gone while this node was cut off
+            this.#announce(roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
+          } else if (outcome === 'replaced') {
+            this.#forget(peer)
+            peer.socket?.close(CloseCodes.REPLACED, 'replaced')
+          }
+        }
+        this.#dropIfEmpty(roomId, room)
+      }
+      // peers that left during the outage: this node's own peers were told then, the other nodes' were not
+      const gone = await backplane.forgetOthers(connections)
+      for (const { roomId, peerId } of gone) {
+        await backplane.publish(roomId, { kind: 'broadcast', except: peerId, frame: JSON.stringify({ type: 'peer-left', peerId, reason: 'disconnected' }) })
+      }
+      this.#log.info({ rooms: this.#rooms.size, peers: connections.size, forgotten: gone.length }, 'resynchronised with the backplane')
+    } catch (err) {
+      this.#log.warn({ err }, 'resynchronisation failed; retried on the next reconnection')
+    }
+  }
+
+  /** Closes a peer's socket with 4403; the others see `peer-left` with reason `kicked`. */
+  async kick (roomId: string, peerId: string): Promise<void> {
+    if (await this.registry.get(roomId) === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
+    const peer = this.#rooms.get(roomId)?.peers.get(peerId)
+    if (peer !== undefined) return this.#closeAndLeave(peer, CloseCodes.KICKED, 'kicked', 'kicked')
+    if (this.backplane === undefined || !await this.registry.hasPeer(roomId, peerId)) throw signallingError('PEER_NOT_FOUND', peerId)
+    await this.backplane.publish(roomId, { kind: 'kick', peerId }).catch(() => {
+      throw signallingError('BACKPLANE_UNAVAILABLE', 'the node of the peer cannot be reached')
+    })
+  }
+
+  /** Deletes a room: every peer gets `room-closed`, then its socket is closed with 4404. */
+  async closeRoom (roomId: string): Promise<void> {
+    if (!await this.registry.delete(roomId)) throw signallingError('ROOM_NOT_FOUND', roomId)
+    this.#closeLocalRoom(roomId)
+    await this.backplane?.publish(roomId, { kind: 'close-room' }).catch((err: unknown) => {
+      this.#log.warn({ err, roomId }, 'room deletion not sent to the other nodes')
+    })
+  }
+
+  #closeLocalRoom (roomId: string): void {
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) return
+    for (const peer of [...room.peers.values()]) {
+      this.#send(peer, { type: 'room-closed', roomId })
+      const socket = peer.socket
+      this.#forget(peer)
+      socket?.close(CloseCodes.ROOM_CLOSED, 'room closed')
+      // the room is gone already; this only clears the node's own bookkeeping
+      void this.registry.leave(roomId, peer.peerId, peer.connection).catch(() => {})
+    }
+    this.#rooms.delete(roomId)
+  }
+
+  /** Number of peers of this node, connected or in their grace period. */
+  get localPeerCount (): number {
+    let count = 0
+    for (const room of this.#rooms.values()) count += room.peers.size
+    return count
+  }
+
+  /** Number of rooms with peers on this node. */
+  get localRoomCount (): number {
+    return this.#rooms.size
+  }
+
+  /**
+   * Graceful shutdown, step one: refuse new peers and close every socket with 1012 (service restart) so that
+   * clients reconnect, to another node behind the load balancer. Frames already queued go out before the
+   * close frame. With a backplane, the sessions wait (up to `timeout` ms) for their clients to resume on
+   * another node, which takes them over; without one there is nowhere to resume, so only the closes are awaited.
+   */
+  async drain (timeout = 5000): Promise<void> {
+    this.#draining = true
+    const deadline = Date.now() + timeout
+    for (const room of this.#rooms.values()) {
+      for (const peer of room.peers.values()) {
+        peer.restarting = true
+        peer.socket?.close(CloseCodes.SERVICE_RESTART, 'server restarting')
+      }
+    }
+    const waitingFor = (): boolean => {
+      for (const room of this.#rooms.values()) {
+        for (const peer of room.peers.values()) if (peer.socket !== undefined || this.backplane !== undefined) return true
+      }
+      return false
+    }
+    while (waitingFor() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const room of this.#rooms.values()) for (const peer of room.peers.values()) peer.socket?.terminate()
+  }
+
+  get draining (): boolean {
+    return this.#draining
+  }
+
+  /** Stops the heartbeat, records the departure of every peer still here, and closes the registry. */
+  async close (): Promise<void> {
+    clearInterval(this.#heartbeat)
+    for (const room of [...this.#rooms.values()]) {
+      for (const peer of [...room.peers.values()]) this.#closeAndLeave(peer, CloseCodes.SERVICE_RESTART, 'server restarting', 'disconnected')
+    }
+    this.#rooms.clear()
+    for (const wait of this.#handoffs.values()) wait.resolve(undefined)
+    await Promise.all(this.#leaving)
+    await this.registry.close()
+  }
+}
+
+/**
+ * A relayed frame; `data` comes from JSON.parse and may be nested deeper than JSON.stringify can recurse.
+ * `type` is one of the protocol's and `from` a peer id (A-Z a-z 0-9 _ -): neither needs escaping.
+ */
+function relayFrame (type: string, from: string, data: unknown): string {
+  return `{"type":"${type}","from":"${from}"${data === undefined ? '' : `,"data":${stringifyJson(data)}`}}`
+}
+
+/** JSON.stringify for values made by JSON.parse, falling back to an explicit stack when recursion runs out. */
+export function stringifyJson (value: unknown): string {
+  try {
+    return JSON.stringify(value)
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err
+  }
+  const out: string[] = []
+  const tasks: Array<{ value: unknown } | { text: string }> = [{ value }]
+  while (tasks.length > 0) {
+    const task = tasks.pop()!
+    if ('text' in task) {
+      out.push(task.text)
+      continue
+    }
+    const v = task.value
+    if (v === null || typeof v !== 'object') {
+      out.push(JSON.stringify(v) ?? 'null')
+    } else if (Array.isArray(v)) {
+      out.push('[')
+      tasks.push({ text: ']' })
+      for (let i = v.length - 1; i >= 0; i--) {
+        tasks.push({ value: v[i] })
+        if (i > 0) tasks.push({ text: ',' })
+      }
+    } else {
+      const keys = Object.keys(v)
+      out.push('{')
+      tasks.push({ text: '}' })
+      for (let i = keys.length - 1; i >= 0; i--) {
+        tasks.push({ value: (v as Record<string, unknown>)[keys[i]!] })
+        tasks.push({ text: `${JSON.stringify(keys[i])}:` })
+        if (i > 0) tasks.push({ text: ',' })
+      }
+    }
+  }
+  return out.join('')
+}
+
+function closeCodeFor (code: ErrorCode): number {
+  switch (code) {
+    case 'ROOM_FULL': return CloseCodes.ROOM_FULL
+    case 'ROOM_NOT_FOUND': return CloseCodes.ROOM_CLOSED
+    case 'SESSION_EXPIRED': return CloseCodes.SESSION_EXPIRED
+    case 'BACKPLANE_UNAVAILABLE': return CloseCodes.TRY_AGAIN_LATER
+    default: return 1011
+  }
+}

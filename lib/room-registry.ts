@@ -1,0 +1,126 @@
+// Where rooms and their members live. The in-memory registry is the default; other stores implement the same interface.
+import { signallingError } from './errors.js'
+import type { PeerSummary, Room } from './schemas.js'
+
+export interface RoomRecord {
+  roomId: string
+  maxPeers: number
+  emptyTimeout: number
+  metadata: Record<string, unknown>
+  createdAt: string
+}
+
+export interface JoinResult {
+  outcome: 'joined' | 'replaced'
+  /** The connection that held this peerId before, when it was replaced. */
+  replacedConnection?: string
+}
+
+export interface RoomRegistry {
+  /** Creates the room; throws ROOM_EXISTS. */
+  create (room: RoomRecord): Promise<Room>
+  get (roomId: string): Promise<Room | undefined>
+  list (): Promise<Room[]>
+  peers (roomId: string): Promise<PeerSummary[]>
+  hasPeer (roomId: string, peerId: string): Promise<boolean>
+  /** Deletes the room and its membership; false when it did not exist. */
+  delete (roomId: string): Promise<boolean>
+  /** Adds (or replaces) a member held by `connection`; throws ROOM_NOT_FOUND or ROOM_FULL. */
+  join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult>
+  /** Removes a member if `connection` still holds it; an empty room starts its expiry countdown. */
+  leave (roomId: string, peerId: string, connection: string): Promise<boolean>
+  /** Called after a room was deleted because it stayed empty for its `emptyTimeout`. */
+  onExpired (listener: (roomId: string) => void): void
+  close (): Promise<void>
+}
+
+interface MemoryRoom {
+  record: RoomRecord
+  peers: Map<string, PeerSummary & { connection: string }>
+  expiry?: NodeJS.Timeout
+}
+
+/** Rooms in this process's memory: nothing to install, one node only. */
+export class MemoryRoomRegistry implements RoomRegistry {
+  readonly #rooms = new Map<string, MemoryRoom>()
+  readonly #expiredListeners: Array<(roomId: string) => void> = []
+
+  async create (record: RoomRecord): Promise<Room> {
+    if (this.#rooms.has(record.roomId)) throw signallingError('ROOM_EXISTS', record.roomId)
+    const room: MemoryRoom = { record, peers: new Map() }
+    this.#rooms.set(record.roomId, room)
+    // a room nobody joins yet is not deleted at once even with emptyTimeout 0: that would make its tokens useless
+    this.#scheduleExpiry(room, record.emptyTimeout === 0 ? DEFAULT_UNJOINED_TIMEOUT : record.emptyTimeout)
+    return toRoom(room)
+  }
+
+  async get (roomId: string): Promise<Room | undefined> {
+    const room = this.#rooms.get(roomId)
+    return room === undefined ? undefined : toRoom(room)
+  }
+
+  async list (): Promise<Room[]> {
+    return [...this.#rooms.values()].map(toRoom)
+  }
+
+  async peers (roomId: string): Promise<PeerSummary[]> {
+    return [...(this.#rooms.get(roomId)?.peers.values() ?? [])].map(({ peerId, metadata, joinedAt }) => ({ peerId, metadata, joinedAt }))
+  }
+
+  async hasPeer (roomId: string, peerId: string): Promise<boolean> {
+    return this.#rooms.get(roomId)?.peers.has(peerId) ?? false
+  }
+
+  async delete (roomId: string): Promise<boolean> {
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) return false
+    clearTimeout(room.expiry)
+    this.#rooms.delete(roomId)
+    return true
+  }
+
+  async join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult> {
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
+    const previous = room.peers.get(peer.peerId)
+    if (previous === undefined && room.peers.size >= room.record.maxPeers) throw signallingError('ROOM_FULL', roomId)
+    clearTimeout(room.expiry)
+    room.expiry = undefined
+    room.peers.set(peer.peerId, { ...peer, connection })
+    return previous === undefined ? { outcome: 'joined' } : { outcome: 'replaced', replacedConnection: previous.connection }
+  }
+
+  async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {
+    const room = this.#rooms.get(roomId)
+    if (room === undefined || room.peers.get(peerId)?.connection !== connection) return false
+    room.peers.delete(peerId)
+    if (room.peers.size === 0) this.#scheduleExpiry(room, room.record.emptyTimeout)
+    return true
+  }
+
+  onExpired (listener: (roomId: string) => void): void {
+    this.#expiredListeners.push(listener)
+  }
+
+  async close (): Promise<void> {
+    for (const room of this.#rooms.values()) clearTimeout(room.expiry)
+    this.#rooms.clear()
+  }
+
+  #scheduleExpiry (room: MemoryRoom, seconds: number): void {
+    clearTimeout(room.expiry)
+    room.expiry = setTimeout(() => {
+      if (this.#rooms.get(room.record.roomId) !== room || room.peers.size > 0) return
+      this.#rooms.delete(room.record.roomId)
+      for (const listener of this.#expiredListeners) listener(room.record.roomId)
+    }, seconds * 1000)
+    room.expiry.unref()
+  }
+}
+
+/** How long a room created with `emptyTimeout: 0` waits for its first peer. */
+export const DEFAULT_UNJOINED_TIMEOUT = 300
+
+function toRoom (room: MemoryRoom): Room {
+  return { ...room.record, peerCount: room.peers.size }
+}

@@ -1,0 +1,96 @@
+// REST bodies and replies. The same schemas validate requests, type the code and produce openapi.yaml.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { ErrorCodes, signallingError } from './errors.js'
+import { Metadata, metadataSchema, PeerId, RoomId } from './protocol.js'
+
+export const ROOM_DEFAULTS = { maxPeers: 50, emptyTimeout: 300 } as const
+export const TOKEN_DEFAULTS = { ttl: 3600 } as const
+export const MAX_ROOM_METADATA_BYTES = 4096
+export const MAX_PEER_METADATA_BYTES = 1024
+
+export const CreateRoomBody = Type.Object({
+  roomId: Type.Optional(RoomId),
+  maxPeers: Type.Optional(Type.Integer({ minimum: 2, maximum: 1000, default: ROOM_DEFAULTS.maxPeers })),
+  emptyTimeout: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: 86400,
+    default: ROOM_DEFAULTS.emptyTimeout,
+    description: 'Seconds an empty room is kept before it is deleted'
+  })),
+  metadata: Type.Optional(metadataSchema(`Free-form JSON object, at most ${MAX_ROOM_METADATA_BYTES} bytes serialized`))
+}, { title: 'CreateRoomBody', additionalProperties: false })
+export type CreateRoomBody = Static<typeof CreateRoomBody>
+
+export const Room = Type.Object({
+  roomId: RoomId,
+  maxPeers: Type.Integer(),
+  emptyTimeout: Type.Integer(),
+  metadata: Metadata,
+  createdAt: Type.String({ format: 'date-time' }),
+  peerCount: Type.Integer({ minimum: 0 })
+}, { title: 'Room', additionalProperties: false })
+export type Room = Static<typeof Room>
+
+export const PeerSummary = Type.Object({
+  peerId: PeerId,
+  metadata: Metadata,
+  joinedAt: Type.String({ format: 'date-time' })
+}, { title: 'PeerSummary', additionalProperties: false })
+export type PeerSummary = Static<typeof PeerSummary>
+
+export const RoomDetails = Type.Object({
+  ...Room.properties,
+  peers: Type.Array(PeerSummary)
+}, { title: 'RoomDetails', additionalProperties: false })
+export type RoomDetails = Static<typeof RoomDetails>
+
+export const RoomList = Type.Object({ rooms: Type.Array(Room) }, { title: 'RoomList', additionalProperties: false })
+
+export const RoomParams = Type.Object({ roomId: RoomId }, { additionalProperties: false })
+export const PeerParams = Type.Object({ roomId: RoomId, peerId: PeerId }, { additionalProperties: false })
+
+export const TokenBody = Type.Object({
+  peerId: Type.Optional(PeerId),
+  ttl: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400, default: TOKEN_DEFAULTS.ttl, description: 'Seconds until the token expires' })),
+  metadata: Type.Optional(metadataSchema(`Public peer info (e.g. a display name), at most ${MAX_PEER_METADATA_BYTES} bytes serialized`))
+}, { title: 'TokenBody', additionalProperties: false })
+export type TokenBody = Static<typeof TokenBody>
+
+export const TokenReply = Type.Object({
+  token: Type.String({ description: 'HS256 JWT for /ws' }),
+  peerId: PeerId,
+  roomId: RoomId,
+  expiresAt: Type.String({ format: 'date-time' })
+}, { title: 'TokenReply', additionalProperties: false })
+export type TokenReply = Static<typeof TokenReply>
+
+export const ErrorReply = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.Union(Object.keys(ErrorCodes).map((c) => Type.Literal(c))),
+  error: Type.String(),
+  message: Type.String()
+}, { title: 'ErrorReply', additionalProperties: false })
+
+const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>()
+
+/** Validates input given in code (the plugin's decorator) with the same schema the REST route uses. */
+export function assertValid<T extends TSchema> (schema: T, value: unknown, what: string): Static<T> {
+  let check = compiled.get(schema)
+  if (check === undefined) {
+    check = TypeCompiler.Compile(schema)
+    compiled.set(schema, check)
+  }
+  if (!check.Check(value)) {
+    const first = check.Errors(value).First()
+    throw signallingError('INVALID_REQUEST', `${what}${first?.path ?? ''} ${first?.message ?? 'is invalid'}`)
+  }
+  return value as Static<T>
+}
+
+/** Metadata limits are on the serialized size, which JSON Schema cannot express. */
+export function assertMetadataSize (metadata: unknown, maxBytes: number, what: string): void {
+  if (metadata !== undefined && Buffer.byteLength(JSON.stringify(metadata)) > maxBytes) {
+    throw signallingError('INVALID_REQUEST', `${what} exceeds ${maxBytes} bytes serialized`)
+  }
+}

@@ -1,0 +1,117 @@
+// Who may manage rooms (the API key, or the host app's own check) and who may join one (a verified join token).
+import { hash, timingSafeEqual } from 'node:crypto'
+import fp from 'fastify-plugin'
+import jwt, { type JWT } from '@fastify/jwt'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { isSignallingError, signallingError } from '../lib/errors.js'
+import { assertJoinClaims, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
+
+export interface AuthOptions {
+  /** HMAC secret for join tokens (HS256); at least 32 bytes. */
+  jwtSecret: string
+  /** Bearer key for the REST API. Required unless `authorize` replaces the check. */
+  apiKey?: string
+  /** Replaces the API-key check on the REST routes with the host app's own (return false to answer 401). */
+  authorize?: (request: FastifyRequest) => boolean | Promise<boolean>
+  /** Clock skew allowed when checking `exp`/`nbf`/`iat`, in seconds (default 5). */
+  clockSkew?: number
+}
+
+export interface SignallingAuth {
+  /** The API-key (or `authorize`) check as a promise, for routes that call it themselves. */
+  authorizeAdmin: (request: FastifyRequest) => Promise<void>
+  /**
+   * The same check as an onRequest hook in callback style: with the API key (or a synchronous `authorize`) it answers
+   * without creating a promise or waiting a microtask, which is most of a hook's cost on a route this small.
+   */
+  adminHook: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+  signJoinToken: (claims: JoinClaims) => string
+  /** Throws UNAUTHORIZED for a missing, malformed, expired or wrongly signed token. */
+  verifyJoinToken: (token: string | undefined) => JoinClaims
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    signallingAuth: SignallingAuth
+  }
+}
+
+// the one-shot hash: no Hash object per call
+const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer')
+
+/** Constant-time comparison: hashing first makes the lengths equal, so timing reveals neither length nor content. */
+export function sameSecret (given: string, expected: string): boolean {
+  return timingSafeEqual(sha256(given), sha256(expected))
+}
+
+/** `sameSecret` against one fixed secret, whose hash is computed once rather than on every request. */
+export function secretMatcher (expected: string): (given: string) => boolean {
+  const expectedHash = sha256(expected)
+  return (given) => timingSafeEqual(sha256(given), expectedHash)
+}
+
+const unauthorized = (): Error => signallingError('UNAUTHORIZED', 'a valid API key is required')
+
+async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<void> {
+  const { jwtSecret, apiKey, authorize, clockSkew = 5 } = options
+  if (typeof jwtSecret !== 'string' || jwtSecret.length === 0) throw new Error('signalling: `jwtSecret` is required')
+  if (authorize === undefined && (typeof apiKey !== 'string' || apiKey.length === 0)) {
+    throw new Error('signalling: `apiKey` is required unless `authorize` is given')
+  }
+
+  // a namespace keeps the host app's own @fastify/jwt (if any) untouched
+  await fastify.register(jwt, {
+    secret: jwtSecret,
+    namespace: 'signalling',
+    sign: { algorithm: TOKEN_ALGORITHM },
+    verify: {
+      algorithms: [TOKEN_ALGORITHM],
+      allowedAud: [TOKEN_AUDIENCE, RESUME_AUDIENCE],
+      requiredClaims: ['exp', 'iat', 'sub', 'room', 'aud'],
+      clockTolerance: clockSkew * 1000
+    }
+  })
+  const tokens = (fastify.jwt as unknown as Record<string, JWT>).signalling!
+  const isApiKey = authorize === undefined ? secretMatcher(apiKey!) : undefined
+  const check = authorize ?? ((request: FastifyRequest) => {
+    const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
+    return match !== null && isApiKey!(match[1]!)
+  })
+
+  fastify.decorate('signallingAuth', {
+    async authorizeAdmin (request: FastifyRequest) {
+      if (!await check(request)) throw unauthorized()
+    },
+    adminHook (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+      let result: boolean | Promise<boolean>
+      try {
+        result = check(request)
+      } catch (err) {
+        done(err as Error)
+        return
+      }
+      if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+        Promise.resolve(result).then((ok) => { done(ok ? undefined : unauthorized()) }, (err: unknown) => { done(err as Error) })
+      } else {
+        done(result ? undefined : unauthorized())
+      }
+    },
+    signJoinToken (claims: JoinClaims) {
+      return tokens.sign(claims)
+    },
+    verifyJoinToken (token: string | undefined) {
+      if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token is required')
+      let payload: unknown
+      try {
+        payload = tokens.verify(token)
+      } catch (err) {
+        if (isSignallingError(err)) throw err
+        const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
+        throw signallingError('UNAUTHORIZED', expired ? 'the join token has expired' : 'the join token is invalid')
+      }
+      return assertJoinClaims(payload)
+    }
+  })
+}
+
+export default fp(auth, { name: 'signalling-auth', fastify: '5.x' })

@@ -1,0 +1,173 @@
+// The `signalling` decorator: rooms, tokens and kicks in code, the same operations the REST routes expose.
+import { randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { signallingError } from '../lib/errors.js'
+import { joinClaims, RESUME_AUDIENCE, RESUME_TOKEN_TTL, type JoinClaims } from '../lib/join-token.js'
+import { iceServersFor, parseIceConfig, type IceConfigInput } from '../lib/ice-servers.js'
+import type { IceServer } from '../lib/protocol.js'
+import { RedisBackplane, type RedisBackplaneOptions } from '../lib/redis-backplane.js'
+import { SignallingMetrics } from '../lib/metrics.js'
+import { DEFAULT_MESSAGE_RATE, Relay, type MessageRate, type ResumeOptions } from '../lib/relay.js'
+import { MemoryRoomRegistry, type RoomRegistry } from '../lib/room-registry.js'
+import {
+  assertMetadataSize, assertValid, CreateRoomBody, MAX_PEER_METADATA_BYTES, MAX_ROOM_METADATA_BYTES, ROOM_DEFAULTS,
+  TOKEN_DEFAULTS, TokenBody, type Room, type RoomDetails, type TokenReply
+} from '../lib/schemas.js'
+
+export interface SignallingCoreOptions {
+  /** Where rooms live; the in-memory registry by default. Ignored when `redis` is set. */
+  registry?: RoomRegistry
+  /** Rooms and routing on Redis, so that several nodes serve the same rooms: a URL or the full options. */
+  redis?: string | Omit<RedisBackplaneOptions, 'log'>
+  /** Interval of the server's WebSocket pings in ms (default 30000); 0 disables them. */
+  heartbeatInterval?: number
+  /** Per-peer message rate (token bucket, default 50/s with a burst of 200); `false` disables it. */
+  messageRate?: Partial<MessageRate> | false
+  /** A peer whose socket holds more unread bytes than this is closed with 1013 (default 1 MiB). */
+  maxBufferedBytes?: number
+  /** Resuming after a drop: grace period and bounds of what is kept (see lib/relay.ts `ResumeOptions`). */
+  resume?: Partial<ResumeOptions>
+  /** On shutdown, how long peers may take to close, and with Redis to resume on another node (ms, default 5000). */
+  drainTimeout?: number
+  /** STUN/TURN servers handed to peers; TURN credentials are minted per peer from `turnSecret` (TURN REST API). */
+  ice?: IceConfigInput
+}
+
+export interface Signalling {
+  /** Creates a room; every field is optional. Throws ROOM_EXISTS or INVALID_REQUEST. */
+  createRoom: (input?: CreateRoomBody) => Promise<Room>
+  /** A room with its peers; throws ROOM_NOT_FOUND. */
+  room: (roomId: string) => Promise<RoomDetails>
+  rooms: () => Promise<Room[]>
+  /** Deletes a room and disconnects its peers (close code 4404); throws ROOM_NOT_FOUND. */
+  deleteRoom: (roomId: string) => Promise<void>
+  /** Issues a join token for a room; throws ROOM_NOT_FOUND or INVALID_REQUEST. */
+  issueToken: (roomId: string, input?: TokenBody) => Promise<TokenReply>
+  /** Disconnects a peer (close code 4403); throws ROOM_NOT_FOUND or PEER_NOT_FOUND. */
+  kick: (roomId: string, peerId: string) => Promise<void>
+  /** STUN/TURN settings for a peer, with fresh TURN credentials valid for `ttl` seconds. */
+  iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }
+  /** Verifies a join token as `/ws` does; throws UNAUTHORIZED. */
+  verifyToken: (token: string) => JoinClaims
+  readonly relay: Relay
+  /** Prometheus metrics of this node (serve them with routes/metrics.ts or your own route). */
+  readonly metrics: SignallingMetrics
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    signalling: Signalling
+  }
+}
+
+const randomId = (): string => randomUUID().replaceAll('-', '')
+
+async function signalling (fastify: FastifyInstance, options: SignallingCoreOptions): Promise<void> {
+  let registry = options.registry ?? new MemoryRoomRegistry()
+  let backplane: RedisBackplane | undefined
+  if (options.redis !== undefined) {
+    const redisOptions = typeof options.redis === 'string' ? { url: options.redis } : options.redis
+    backplane = new RedisBackplane({ ...redisOptions, log: fastify.log })
+    await backplane.start()
+    registry = backplane
+  }
+  const ice = parseIceConfig(options.ice)
+  const iceServers = (peerId: string) => ({ iceServers: iceServersFor(ice, peerId), ttl: ice.turnTtl })
+  // gauges are read at scrape time; `relay` exists by then
+  const metrics: SignallingMetrics = new SignallingMetrics({
+    peers: () => relay.localPeerCount,
+    rooms: () => relay.localRoomCount,
+    backplane: () => backplane === undefined ? 'none' : backplane.up ? 'up' : 'down'
+  })
+  const relay: Relay = new Relay({
+    registry,
+    backplane,
+    heartbeatInterval: options.heartbeatInterval ?? 30_000,
+    iceServers,
+    messageRate: options.messageRate === false ? false : { ...DEFAULT_MESSAGE_RATE, ...options.messageRate },
+    maxBufferedBytes: options.maxBufferedBytes,
+    resume: options.resume,
+    resumeToken: (peerId, roomId, metadata) =>
+      fastify.signallingAuth.signJoinToken(joinClaims(roomId, peerId, RESUME_TOKEN_TTL, metadata, Date.now(), RESUME_AUDIENCE)),
+    log: fastify.log,
+    metrics
+  })
+  const auth = fastify.signallingAuth
+
+  // issueToken's last `exp` (seconds) and its ISO form
+  let lastExp = Number.NaN
+  let lastExpiresAt = ''
+
+  async function existing (roomId: string): Promise<Room> {
+    const room = await registry.get(roomId)
+    if (room === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
+    return room
+  }
+
+  fastify.decorate('signalling', {
+    relay,
+    metrics,
+    iceServers,
+    async createRoom (input = {}) {
+      const body = assertValid(CreateRoomBody, input, 'room')
+      assertMetadataSize(body.metadata, MAX_ROOM_METADATA_BYTES, 'room metadata')
+      return await registry.create({
+        roomId: body.roomId ?? randomId(),
+        maxPeers: body.maxPeers ?? ROOM_DEFAULTS.maxPeers,
+        emptyTimeout: body.emptyTimeout ?? ROOM_DEFAULTS.emptyTimeout,
+        metadata: body.metadata ?? {},
+        createdAt: new Date().toISOString()
+      })
+    },
+    async room (roomId) {
+      const room = await existing(roomId)
+      return { ...room, peers: await registry.peers(roomId) }
+    },
+    async rooms () {
+      return await registry.list()
+    },
+    async deleteRoom (roomId) {
+      await relay.closeRoom(roomId)
+    },
+    async issueToken (roomId, input = {}) {
+      const body = assertValid(TokenBody, input, 'token request')
+      assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
+      await existing(roomId)
+      const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
+      // tokens issued in the same second with the same ttl share their expiry: format it once
+      if (claims.exp !== lastExp) {
+        lastExp = claims.exp
+        lastExpiresAt = new Date(claims.exp * 1000).toISOString()
+      }
+      return { token: auth.signJoinToken(claims), peerId: claims.sub, roomId, expiresAt: lastExpiresAt }
+    },
+    async kick (roomId, peerId) {
+      await relay.kick(roomId, peerId)
+    },
+    verifyToken (token) {
+      return auth.verifyJoinToken(token)
+    }
+  } satisfies Signalling)
+
+  // registered before @fastify/websocket's own preClose, so peers get 1012 (service restart) rather than a bare close
+  fastify.addHook('preClose', async () => {
+    // an upgrade that arrives while closing is answered 503 without any hook running, and its socket would then
+    // keep the server open until the forced exit: end it once the answer is out
+    fastify.server.on('upgrade', (_request, socket) => {
+      socket.end()
+      setTimeout(() => { socket.destroy() }, 1000).unref()
+    })
+    await relay.drain(options.drainTimeout)
+  })
+  fastify.addHook('onClose', async () => {
+    metrics.stop()
+    await relay.close()
+  })
+}
+
+export default fp(signalling, {
+  name: 'signalling-core',
+  fastify: '5.x',
+  dependencies: ['signalling-auth']
+})

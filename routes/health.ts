@@ -1,0 +1,34 @@
+// Liveness and readiness for load balancers and orchestrators.
+import type { FastifyPluginAsync } from 'fastify'
+
+const Status = {
+  type: 'object',
+  properties: {
+    status: { type: 'string' },
+    backplane: { type: 'string', enum: ['none', 'up', 'down'], description: 'The Redis backplane, when one is configured' }
+  },
+  required: ['status'],
+  additionalProperties: false
+} as const
+
+const health: FastifyPluginAsync = async (app) => {
+  let ready = true
+  app.addHook('preClose', async () => { ready = false })
+
+  app.get('/health', {
+    schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } }
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/ready', {
+    schema: { tags: ['health'], summary: 'The server accepts new peers', response: { 200: Status, 503: Status } }
+  }, async (_request, reply) => {
+    const backplane = app.signalling.relay.backplane
+    const state = backplane === undefined ? 'none' : backplane.up ? 'up' : 'down'
+    if (!ready) return await reply.code(503).send({ status: 'closing', backplane: state })
+    // a node cut off from Redis cannot admit peers: take it out of the load balancer until Redis is back
+    if (state === 'down') return await reply.code(503).send({ status: 'degraded', backplane: state })
+    return { status: 'ready', backplane: state }
+  })
+}
+
+export default health

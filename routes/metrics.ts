@@ -1,0 +1,32 @@
+// Prometheus scrape endpoint, optionally behind a bearer token for when the port is reachable from outside.
+import type { FastifyPluginAsync } from 'fastify'
+import { signallingError } from '../lib/errors.js'
+import { METRICS_CONTENT_TYPE, type SignallingMetrics } from '../lib/metrics.js'
+import { sameSecret } from '../plugins/auth.js'
+
+export interface MetricsRouteOptions {
+  metrics: SignallingMetrics
+  /** When set, a scrape must send `Authorization: Bearer <token>` or gets 401. Unset, `/metrics` is open. */
+  token?: string
+}
+
+const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app, options) => {
+  const { metrics, token } = options
+  if (token !== undefined && token.length === 0) throw new Error('metrics: `token` must not be empty')
+
+  app.get('/metrics', {
+    // an operations endpoint, not part of the public API
+    schema: { hide: true },
+    onRequest: token === undefined ? [] : async (request, reply) => {
+      const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
+      if (match !== null && sameSecret(match[1]!, token)) return
+      reply.header('www-authenticate', 'Bearer realm="metrics"')
+      throw signallingError('UNAUTHORIZED', 'a valid metrics token is required')
+    }
+  }, async (_request, reply) => {
+    // Prometheus scrapes a fresh value every time; no proxy may serve an old one
+    return await reply.type(METRICS_CONTENT_TYPE).header('cache-control', 'no-store').send(metrics.render())
+  })
+}
+
+export default metricsRoute

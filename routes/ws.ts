@@ -1,0 +1,85 @@
+// GET /ws: the token and the room are checked before the upgrade, so no unauthenticated socket ever opens.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { signallingError } from '../lib/errors.js'
+import { RESUME_AUDIENCE, tokenFromRequest, type JoinClaims } from '../lib/join-token.js'
+import { ErrorReply } from '../lib/schemas.js'
+
+const admitted = new WeakMap<FastifyRequest, JoinClaims>()
+
+const REJECTION_REASONS: Record<string, string> = {
+  UNAUTHORIZED: 'unauthorized',
+  ROOM_NOT_FOUND: 'room_not_found',
+  ROOM_FULL: 'room_full',
+  ORIGIN_NOT_ALLOWED: 'origin',
+  RATE_LIMITED: 'rate_limited',
+  SERVICE_UNAVAILABLE: 'draining',
+  BACKPLANE_UNAVAILABLE: 'backplane'
+}
+
+export interface WsRouteOptions {
+  /** Browser origins allowed to open a socket (exact match, e.g. `https://app.example.com`); any when unset. */
+  allowedOrigins?: string[]
+  /** Refuse upgrades that carry no `Origin` header (non-browser clients); default false. */
+  requireOrigin?: boolean
+}
+
+const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
+  const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
+  app.get('/ws', {
+    websocket: true,
+    // @fastify/websocket hides its routes from the document; this one is part of the API
+    config: {
+      swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, hide: false }, url })
+    },
+    schema: {
+      tags: ['websocket'],
+      summary: 'Join a room over WebSocket',
+      description: 'Upgrades to a WebSocket speaking the signalling protocol (see the Client*/Server* message schemas). ' +
+        'The join token comes as `?token=` or `Authorization: Bearer`. Frames are JSON text of at most 64 KiB.',
+      querystring: Type.Object({
+        token: Type.Optional(Type.String({ description: 'Join token, or the resume token from `welcome`' })),
+        lastSeq: Type.Optional(Type.String({ pattern: '^(0|[1-9][0-9]{0,15})$', description: 'Resume: the last `seq` received; the missed messages follow `welcome`' }))
+      }),
+      response: {
+        101: { description: 'Switching protocols: the socket is open and `welcome` follows', type: 'null' },
+        401: { ...ErrorReply, description: 'Missing, malformed, expired or wrongly signed token' },
+        403: { ...ErrorReply, description: 'ROOM_FULL, or ORIGIN_NOT_ALLOWED' },
+        404: { ...ErrorReply, description: 'ROOM_NOT_FOUND' },
+        429: { ...ErrorReply, description: 'RATE_LIMITED: too many upgrade attempts from this address' },
+        503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
+      }
+    },
+    // cross-site WebSocket hijacking: a page of another origin must not open sockets with a user's token
+    onRequest: async (request) => {
+      const origin = request.headers.origin
+      if (origin === undefined ? options.requireOrigin === true : allowed !== undefined && !allowed.has(origin)) {
+        throw signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header')
+      }
+    },
+    preValidation: async (request) => {
+      const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
+      if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
+        throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
+      }
+      await app.signalling.relay.admit(claims)
+      admitted.set(request, claims)
+    },
+    onError: async (_request, _reply, error) => {
+      app.signalling.metrics.rejectedUpgrade(REJECTION_REASONS[error.code] ?? 'other')
+    }
+  }, (socket, request) => {
+    // @fastify/websocket's own error listener closes over the request and the reply for the socket's whole
+    // life (a few KiB per idle peer); the relay attaches its own, which logs and lets ws close the socket
+    socket.removeAllListeners('error')
+    // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
+    const tcp = request.raw.socket as (typeof request.raw.socket & { _httpMessage?: { detachSocket: (s: unknown) => void } | null }) | null
+    tcp?._httpMessage?.detachSocket(tcp)
+    const claims = admitted.get(request)!
+    const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
+    app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
+  })
+}
+
+export default ws
