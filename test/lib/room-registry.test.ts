@@ -1,0 +1,44 @@
+import t from 'tap'
+import { MemoryRoomRegistry } from '../../lib/room-registry.js'
+
+const record = (roomId: string, maxPeers = 2, emptyTimeout = 300) =>
+  ({ roomId, maxPeers, emptyTimeout, metadata: {}, createdAt: new Date().toISOString() })
+const peer = (peerId: string) => ({ peerId, metadata: {}, joinedAt: new Date().toISOString() })
+
+t.test('join counts peers, replaces the same id, and refuses a full room', async (t) => {
+  const registry = new MemoryRoomRegistry()
+  t.teardown(() => registry.close())
+  await registry.create(record('r'))
+  t.same(await registry.join('r', peer('a'), 'c1'), { outcome: 'joined' })
+  t.same(await registry.join('r', peer('a'), 'c2'), { outcome: 'replaced', replacedConnection: 'c1' })
+  t.same(await registry.join('r', peer('b'), 'c3'), { outcome: 'joined' })
+  await t.rejects(registry.join('r', peer('c'), 'c4'), { code: 'ROOM_FULL' })
+  t.same(await registry.join('r', peer('b'), 'c5'), { outcome: 'replaced', replacedConnection: 'c3' }, 'replacing does not need a free place')
+  await t.rejects(registry.join('none', peer('a'), 'c6'), { code: 'ROOM_NOT_FOUND' })
+  t.equal((await registry.get('r'))?.peerCount, 2)
+  t.equal(await registry.leave('r', 'a', 'c1'), false, 'a replaced connection cannot remove its successor')
+  t.equal(await registry.leave('r', 'a', 'c2'), true)
+  t.equal(await registry.leave('r', 'a', 'c2'), false)
+  t.same((await registry.peers('r')).map((p) => p.peerId), ['b'])
+})
+
+t.test('an empty room expires after emptyTimeout and listeners hear of it', async (t) => {
+  const registry = new MemoryRoomRegistry()
+  t.teardown(() => registry.close())
+  const expired: string[] = []
+  registry.onExpired((roomId) => expired.push(roomId))
+  await registry.create(record('quick', 2, 0))
+  await registry.join('quick', peer('a'), 'c1')
+  await registry.leave('quick', 'a', 'c1')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(expired, ['quick'], 'emptyTimeout 0 deletes the room as soon as its last peer leaves')
+  t.equal(await registry.get('quick'), undefined)
+})
+
+t.test('a room created with emptyTimeout 0 still waits for its first peer', async (t) => {
+  const registry = new MemoryRoomRegistry()
+  t.teardown(() => registry.close())
+  await registry.create(record('fresh', 2, 0))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(await registry.get('fresh'))
+})

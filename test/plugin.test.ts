@@ -1,0 +1,91 @@
+// Embedding the plugin in a host app: prefix, the decorator, the host's own auth, coexisting plugins.
+import t, { type Test } from 'tap'
+import Fastify from 'fastify'
+import jwt from '@fastify/jwt'
+import websocket from '@fastify/websocket'
+import signalling, { type ErrorCode } from '../index.js'
+import { TEST_SECRET, TestPeer } from './helper.js'
+
+async function host (t: Test, options: Record<string, unknown> = {}) {
+  const app = Fastify()
+  t.teardown(async () => { await app.close() })
+  return { app, options: { jwtSecret: TEST_SECRET, apiKey: 'k', ...options } }
+}
+
+t.test('the decorator manages rooms and tokens in code', async (t) => {
+  const { app, options } = await host(t)
+  await app.register(signalling, options)
+  await app.ready()
+  const room = await app.signalling.createRoom({ roomId: 'code', maxPeers: 3, metadata: { by: 'host' } })
+  t.match(room, { roomId: 'code', maxPeers: 3, emptyTimeout: 300, metadata: { by: 'host' }, peerCount: 0 })
+  const generated = await app.signalling.createRoom()
+  t.match(generated.roomId, /^[A-Za-z0-9_-]+$/)
+  t.same((await app.signalling.rooms()).map((r) => r.roomId).sort(), [generated.roomId, 'code'].sort())
+  const token = await app.signalling.issueToken('code', { peerId: 'p1', ttl: 30, metadata: { name: 'P' } })
+  t.match(app.signalling.verifyToken(token.token), { sub: 'p1', room: 'code', metadata: { name: 'P' } })
+  t.same(await app.signalling.room('code'), { ...room, peers: [] })
+  await app.signalling.deleteRoom('code')
+  t.same((await app.signalling.rooms()).map((r) => r.roomId), [generated.roomId])
+})
+
+t.test('the decorator throws typed errors with the REST codes', async (t) => {
+  const { app, options } = await host(t)
+  await app.register(signalling, options)
+  await app.ready()
+  await app.signalling.createRoom({ roomId: 'x' })
+  const cases: Array<[string, () => Promise<unknown>, ErrorCode, number]> = [
+    ['duplicate room', async () => await app.signalling.createRoom({ roomId: 'x' }), 'ROOM_EXISTS', 409],
+    ['bad maxPeers', async () => await app.signalling.createRoom({ maxPeers: 0 }), 'INVALID_REQUEST', 400],
+    ['unknown field', async () => await app.signalling.createRoom({ nope: 1 } as never), 'INVALID_REQUEST', 400],
+    ['big metadata', async () => await app.signalling.createRoom({ metadata: { x: 'y'.repeat(5000) } }), 'INVALID_REQUEST', 400],
+    ['token for missing room', async () => await app.signalling.issueToken('none'), 'ROOM_NOT_FOUND', 404],
+    ['bad ttl', async () => await app.signalling.issueToken('x', { ttl: 1 }), 'INVALID_REQUEST', 400],
+    ['missing room', async () => await app.signalling.room('none'), 'ROOM_NOT_FOUND', 404],
+    ['delete missing room', async () => await app.signalling.deleteRoom('none'), 'ROOM_NOT_FOUND', 404],
+    ['kick missing peer', async () => await app.signalling.kick('x', 'p'), 'PEER_NOT_FOUND', 404]
+  ]
+  for (const [name, call, code, statusCode] of cases) {
+    await t.rejects(call(), { code, statusCode }, name)
+  }
+  t.throws(() => app.signalling.verifyToken('garbage'), { code: 'UNAUTHORIZED', statusCode: 401 })
+})
+
+t.test('routes live under the prefix, next to the host app\'s own @fastify/jwt and @fastify/websocket', async (t) => {
+  const { app, options } = await host(t, { prefix: '/signalling' })
+  await app.register(jwt, { secret: 'the-host-apps-own-secret-0000000000' })
+  await app.register(websocket)
+  app.get('/host', async () => ({ token: app.jwt.sign({ user: 1 }) }))
+  await app.register(signalling, options)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as { port: number }).port
+  const hostToken = (await app.inject({ url: '/host' })).json().token
+  t.same(app.jwt.verify(hostToken), { user: 1, iat: (app.jwt.decode(hostToken) as { iat: number }).iat }, 'the host app\'s jwt is untouched')
+  t.equal((await app.inject({ method: 'POST', url: '/rooms', headers: { authorization: 'Bearer k' } })).statusCode, 404, 'nothing outside the prefix')
+  const created = await app.inject({ method: 'POST', url: '/signalling/rooms', headers: { authorization: 'Bearer k' }, payload: { roomId: 'p' } })
+  t.equal(created.statusCode, 201)
+  const { token } = await app.signalling.issueToken('p', { peerId: 'a' })
+  const peer = await TestPeer.connect(t, `ws://127.0.0.1:${port}/signalling/ws?token=${token}`)
+  t.match(await peer.next('welcome'), { peerId: 'a', roomId: 'p' })
+})
+
+t.test('`authorize` replaces the API-key check with the host app\'s own', async (t) => {
+  const { app } = await host(t)
+  await app.register(signalling, {
+    jwtSecret: TEST_SECRET,
+    authorize: (request) => request.headers['x-role'] === 'admin'
+  })
+  await app.ready()
+  t.equal((await app.inject({ method: 'GET', url: '/rooms', headers: { 'x-role': 'admin' } })).statusCode, 200)
+  const refused = await app.inject({ method: 'GET', url: '/rooms', headers: { 'x-role': 'guest' } })
+  t.equal(refused.statusCode, 401)
+  t.equal(refused.json().code, 'UNAUTHORIZED')
+})
+
+t.test('registering without a secret or an API key fails with a clear message', async (t) => {
+  const noSecret = Fastify()
+  t.teardown(async () => { await noSecret.close() })
+  await t.rejects(async () => { await noSecret.register(signalling, { apiKey: 'k' } as never).ready() }, /`jwtSecret` is required/)
+  const noKey = Fastify()
+  t.teardown(async () => { await noKey.close() })
+  await t.rejects(async () => { await noKey.register(signalling, { jwtSecret: TEST_SECRET }).ready() }, /`apiKey` is required unless `authorize` is given/)
+})

@@ -1,0 +1,133 @@
+import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import WebSocket from 'ws'
+import { startServer, TEST_API_KEY, TestPeer } from '../helper.js'
+
+const auth = { authorization: `Bearer ${TEST_API_KEY}` }
+
+t.test('leave: the socket closes with 1000 and the others get peer-left (left)', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const a = await server.join('r', 'a')
+  const b = await server.join('r', 'b')
+  a.send({ type: 'leave' })
+  t.equal((await a.closed).code, 1000)
+  t.same(await b.next('peer-left'), { type: 'peer-left', peerId: 'a', reason: 'left' })
+  t.equal((await server.app.signalling.room('r')).peerCount, 1)
+})
+
+t.test('a socket that closes without leave is reported peer-left (disconnected)', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const a = await server.join('r', 'a')
+  const b = await server.join('r', 'b')
+  a.socket.close(1001)
+  t.same(await b.next('peer-left'), { type: 'peer-left', peerId: 'a', reason: 'disconnected' })
+})
+
+t.test('a dropped connection (no close frame) is reported peer-left (disconnected) when its grace period ends', async (t) => {
+  const server = await startServer(t, { resume: { grace: 300 } })
+  await server.createRoom({ roomId: 'r' })
+  const a = await server.join('r', 'a')
+  const b = await server.join('r', 'b')
+  a.socket.terminate()
+  await b.settle()
+  t.notOk(b.received.some((m) => m.type === 'peer-left'), 'not during the grace period')
+  t.same(await b.next('peer-left', 3000), { type: 'peer-left', peerId: 'a', reason: 'disconnected' })
+  t.equal((await server.app.signalling.room('r')).peerCount, 1)
+})
+
+t.test('a second connection with the same peerId replaces the first (4409, peer-left replaced, peer-joined)', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const first = await server.join('r', 'a', { v: 1 })
+  const b = await server.join('r', 'b')
+  const second = await server.join('r', 'a', { v: 2 })
+  t.same(second.welcome?.peers, [{ peerId: 'b', metadata: {} }], 'the new connection sees the others, not itself')
+  t.same(await first.closed, { code: 4409, reason: 'replaced' })
+  t.same(await b.next(), { type: 'peer-left', peerId: 'a', reason: 'replaced' })
+  t.same(await b.next(), { type: 'peer-joined', peer: { peerId: 'a', metadata: { v: 2 } } })
+  b.send({ type: 'message', to: 'a', data: 'to the new one' })
+  t.same(await second.next('message'), { type: 'message', from: 'b', data: 'to the new one' })
+  await b.settle()
+  t.notOk(b.received.some((m) => m.type === 'peer-left'), 'the old socket closing reports nothing more')
+  t.equal((await server.app.signalling.room('r')).peerCount, 2)
+})
+
+t.test('kick: the peer is closed with 4403 and the others get peer-left (kicked)', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const a = await server.join('r', 'a')
+  const b = await server.join('r', 'b')
+  const res = await server.app.inject({ method: 'DELETE', url: '/rooms/r/peers/a', headers: auth })
+  t.equal(res.statusCode, 204)
+  t.same(await a.closed, { code: 4403, reason: 'kicked' })
+  t.same(await b.next('peer-left'), { type: 'peer-left', peerId: 'a', reason: 'kicked' })
+  await b.settle()
+  t.equal(b.received.filter((m) => m.type === 'peer-left').length, 0, 'reported once')
+})
+
+t.test('deleting a room sends room-closed to every peer, then closes them with 4404', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const a = await server.join('r', 'a')
+  const b = await server.join('r', 'b')
+  await a.next('peer-joined')
+  const res = await server.app.inject({ method: 'DELETE', url: '/rooms/r', headers: auth })
+  t.equal(res.statusCode, 204)
+  for (const peer of [a, b]) {
+    t.same(await peer.next(), { type: 'room-closed', roomId: 'r' })
+    t.same(await peer.closed, { code: 4404, reason: 'room closed' })
+    t.same(peer.received, [], 'no peer-left churn')
+  }
+  t.equal((await server.app.inject({ method: 'GET', url: '/rooms/r', headers: auth })).statusCode, 404)
+})
+
+t.test('a peer that misses a heartbeat pong is dropped and reported peer-left (timeout)', async (t) => {
+  const server = await startServer(t, { heartbeatInterval: 150 })
+  await server.createRoom({ roomId: 'r' })
+  const b = await server.join('r', 'b')
+  const { token } = await server.issueToken('r', { peerId: 'silent' })
+  // autoPong off: this client never answers the server's pings, like a half-open connection
+  const silent = await TestPeer.connect(t, `${server.wsUrl}?token=${token}`, { autoPong: false })
+  await silent.next('welcome')
+  t.same(await b.next('peer-left', 5000), { type: 'peer-left', peerId: 'silent', reason: 'timeout' })
+  t.equal((await silent.closed).code, 1006, 'terminated without a close frame')
+  await sleep(400)
+  t.equal(b.socket.readyState, WebSocket.OPEN, 'a peer that answers pings stays connected')
+})
+
+t.test('an empty room is deleted emptyTimeout seconds after its last peer left', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'brief', emptyTimeout: 1 })
+  const a = await server.join('brief', 'a')
+  await sleep(1300)
+  t.equal((await server.app.signalling.room('brief')).peerCount, 1, 'a room with a peer is kept past its timeout')
+  a.send({ type: 'leave' })
+  await a.closed
+  await sleep(300)
+  t.equal((await server.app.inject({ method: 'GET', url: '/rooms/brief', headers: auth })).statusCode, 200, 'kept during the timeout')
+  await sleep(1200)
+  t.equal((await server.app.inject({ method: 'GET', url: '/rooms/brief', headers: auth })).statusCode, 404, 'deleted after it')
+})
+
+t.test('a room nobody joins is deleted after its emptyTimeout too', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'unused', emptyTimeout: 1 })
+  await sleep(1500)
+  t.equal((await server.app.inject({ method: 'GET', url: '/rooms/unused', headers: auth })).statusCode, 404)
+})
+
+t.test('frames sent right after the upgrade, before welcome, are processed in order', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const b = await server.join('r', 'b')
+  const { token } = await server.issueToken('r', { peerId: 'eager' })
+  const socket = new WebSocket(`${server.wsUrl}?token=${token}`)
+  t.teardown(() => socket.terminate())
+  socket.on('open', () => {
+    for (let i = 0; i < 5; i++) socket.send(JSON.stringify({ type: 'message', to: 'b', data: i }))
+  })
+  await b.next('peer-joined')
+  for (let i = 0; i < 5; i++) t.same(await b.next('message'), { type: 'message', from: 'eager', data: i })
+})
