@@ -1,0 +1,175 @@
+// The report: targets of issue 7 checked against the baselines of the same run, and the Markdown table.
+import type { HotSpot } from './cpu-profile.js'
+import type { WorkloadReport } from './scenarios.js'
+import type { ServerKind } from './servers.js'
+
+export interface Check { target: string, value: number, limit: number, met: boolean, note?: string }
+
+export interface BenchReport {
+  meta: Record<string, unknown>
+  workloads: Record<string, WorkloadReport>
+  checks: Check[]
+  profiles: Record<string, { file: string, totalMs: number, idlePercent: number, hotSpots: HotSpot[] } | { error: string }>
+  processes: { started: number[], leftover: number[] }
+}
+
+type Summary = WorkloadReport['summary']
+const get = (s: Summary | undefined, kind: ServerKind, metric: string): number => s?.[kind]?.[metric] ?? Number.NaN
+const ratio = (a: number, b: number): number => Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? Math.round(a / b * 100) / 100 : Number.NaN
+
+export function checkTargets (w: Record<string, WorkloadReport>): Check[] {
+  const relay = w.relayThroughput?.summary
+  const soak = w.idleSoak?.summary
+  const churn = w.joinChurn?.summary
+  const rest = w.restRates?.summary
+  const checks: Check[] = []
+  const add = (target: string, value: number, limit: number, higherIsBetter: boolean, note?: string): void => {
+    const met = Number.isFinite(value) && (higherIsBetter ? value >= limit : value <= limit)
+    checks.push({ target, value, limit, met, ...(note === undefined ? {} : { note }) })
+  }
+  const cpu = get(relay, 'signalling', 'halfLoadUsPerMessage')
+  add('relay: server CPU per message ≤ 1.2 × bare ws relay', ratio(cpu, get(relay, 'ws-relay', 'halfLoadUsPerMessage')), 1.2, false)
+  add('relay: server CPU per message ≤ PeerJS server', ratio(cpu, get(relay, 'peerjs', 'halfLoadUsPerMessage')), 1, false)
+  add('relay: highest sustained throughput ≥ 0.9 × bare ws relay', ratio(get(relay, 'signalling', 'maxSustainedRate'), get(relay, 'ws-relay', 'maxSustainedRate')), 0.9, true,
+    get(relay, 'ws-relay', 'maxSustainedClientSaturated') === 1 ? 'the generator saturated its core while stepping the bare relay: its maximum is a lower bound' : undefined)
+  add('relay: p99 at half the bare relay\'s load ≤ 2 × bare ws relay', ratio(get(relay, 'signalling', 'halfLoadP99'), get(relay, 'ws-relay', 'halfLoadP99')), 2, false)
+  add('memory: RSS per idle joined peer ≤ 1.3 × bare ws relay', ratio(get(soak, 'signalling', 'rssKiBPerPeer'), get(soak, 'ws-relay', 'rssKiBPerPeer')), 1.3, false)
+  add('memory: 20,000 joined peers held', get(soak, 'signalling', 'peersHeld'), 20_000, true)
+  add('joins: ≥ 3,000 joins/s', get(churn, 'signalling', 'maxSustainedJoinsPerSecond'), 3000, true,
+    get(churn, 'signalling', 'clientSaturated') === 1 ? 'the generator saturated its core: a lower bound' : undefined)
+  add('REST: token issuance ≥ 0.6 × bare Fastify route', ratio(get(rest, 'signalling', 'tokensPerSecond'), get(rest, 'fastify-hello', 'helloPerSecond')), 0.6, true)
+  const redis = w.redisCrossNode
+  add('Redis mode: a cross-node hop adds ≤ 1 ms at p50 (ms)', get(redis?.summary, 'signalling', 'crossMinusSameP50'), 1, false,
+    redis === undefined ? 'not run' : redis.available ? undefined : redis.reason)
+  return checks
+}
+
+const fmt = (n: number): string => {
+  if (!Number.isFinite(n)) return '–'
+  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US')
+  if (Math.abs(n) >= 10) return String(Math.round(n * 10) / 10)
+  return String(Math.round(n * 100) / 100)
+}
+
+interface Row { workload: string, metric: string, key: string, source: string, target?: string, saturation?: string }
+
+const ROWS: Row[] = [
+  { workload: '(1) relay', metric: 'highest sustained msgs/s', source: 'relayThroughput', key: 'maxSustainedRate', target: '≥ 0.9 × ws', saturation: 'maxSustainedClientSaturated' },
+  { workload: '(1) relay', metric: 'server CPU µs/msg at half load', source: 'relayThroughput', key: 'halfLoadUsPerMessage', target: '≤ 1.2 × ws, ≤ PeerJS', saturation: 'halfLoadClientSaturated' },
+  { workload: '(1) relay', metric: 'p50 ms at half load', source: 'relayThroughput', key: 'halfLoadP50' },
+  { workload: '(1) relay', metric: 'p99 ms at half load', source: 'relayThroughput', key: 'halfLoadP99', target: '≤ 2 × ws' },
+  { workload: '(1) relay', metric: 'p99.9 ms at half load', source: 'relayThroughput', key: 'halfLoadP999' },
+  { workload: '(2) burst', metric: 'pairs negotiated', source: 'negotiationBurst', key: 'completedPairs', saturation: 'clientSaturated' },
+  { workload: '(2) burst', metric: 'join p99 ms', source: 'negotiationBurst', key: 'joinP99' },
+  { workload: '(2) burst', metric: 'negotiation p50 ms', source: 'negotiationBurst', key: 'negotiationP50' },
+  { workload: '(2) burst', metric: 'negotiation p99 ms', source: 'negotiationBurst', key: 'negotiationP99' },
+  { workload: '(2) burst', metric: 'server CPU ms', source: 'negotiationBurst', key: 'serverCpuMs' },
+  { workload: '(3) mesh', metric: 'msgs/s delivered', source: 'meshRoom', key: 'achievedRate', saturation: 'clientSaturated' },
+  { workload: '(3) mesh', metric: 'p99 ms', source: 'meshRoom', key: 'p99' },
+  { workload: '(3) mesh', metric: 'server CPU µs/msg', source: 'meshRoom', key: 'serverUsPerMessage' },
+  { workload: '(4) idle soak', metric: 'peers held', source: 'idleSoak', key: 'peersHeld', target: '20,000' },
+  { workload: '(4) idle soak', metric: 'RSS KiB per peer', source: 'idleSoak', key: 'rssKiBPerPeer', target: '≤ 1.3 × ws' },
+  { workload: '(4) idle soak', metric: 'heap KiB per peer (after gc)', source: 'idleSoak', key: 'heapKiBPerPeer' },
+  { workload: '(4) idle soak', metric: 'joins/s while filling', source: 'idleSoak', key: 'joinsPerSecond', saturation: 'clientSaturated' },
+  { workload: '(4) idle soak', metric: 'idle server CPU % of a core', source: 'idleSoak', key: 'idleServerCoreShare' },
+  { workload: '(5) churn', metric: 'highest sustained joins/s', source: 'joinChurn', key: 'maxSustainedJoinsPerSecond', target: '≥ 3,000', saturation: 'clientSaturated' },
+  { workload: '(5) churn', metric: 'join p99 ms at that rate', source: 'joinChurn', key: 'joinP99AtMax' },
+  { workload: '(5) churn', metric: 'server CPU µs/join', source: 'joinChurn', key: 'serverUsPerJoinAtMax' },
+  { workload: '(6) REST', metric: 'POST /rooms/{id}/tokens req/s', source: 'restRates', key: 'tokensPerSecond', target: '≥ 0.6 × /hello', saturation: 'clientSaturated' },
+  { workload: '(6) REST', metric: 'POST /rooms req/s', source: 'restRates', key: 'roomsPerSecond' },
+  { workload: '(6) REST', metric: 'GET /hello req/s', source: 'restRates', key: 'helloPerSecond' },
+  { workload: '(7) Redis', metric: 'same-node p50 ms (Redis mode)', source: 'redisCrossNode', key: 'sameNodeP50' },
+  { workload: '(7) Redis', metric: 'cross-node p50 ms', source: 'redisCrossNode', key: 'crossNodeP50' },
+  { workload: '(7) Redis', metric: 'cross-node − same-node p50 ms', source: 'redisCrossNode', key: 'crossMinusSameP50', target: '≤ 1 ms' },
+  { workload: '(7) Redis', metric: 'cross-node p99 ms', source: 'redisCrossNode', key: 'crossNodeP99', saturation: 'clientSaturated' }
+]
+
+const LOWER_ROW_KIND: Partial<Record<string, ServerKind>> = { helloPerSecond: 'fastify-hello' }
+
+export function markdown (report: BenchReport): string {
+  const w = report.workloads
+  const lines: string[] = []
+  const m = report.meta
+  lines.push(`## Benchmark ${String(m.timestamp)} (${String(m.mode)})`, '')
+  lines.push(`Machine: ${String(m.cpuModel)}, ${String(m.cpus)} cores, ${String(m.memoryGiB)} GiB; Node ${String(m.node)}; server pinned to core 0, load generators to core 1: ${String(m.pinned)}. Commit ${String(m.commit)}.`, '')
+  lines.push('| workload | metric | signalling | bare ws relay | PeerJS | ÷ ws | ÷ PeerJS | target |')
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |')
+  let flagged = false
+  for (const row of ROWS) {
+    const workload = w[row.source]
+    if (workload?.available === false) {
+      // one line per workload that could not run, saying why
+      if (ROWS.find((r) => r.source === row.source) === row) lines.push(`| ${row.workload} | not run | ${workload.reason ?? 'not available'} | | | | | ${row.target ?? ''} |`)
+      continue
+    }
+    const summary = workload?.summary
+    const cell = (kind: ServerKind): string => {
+      const value = fmt(get(summary, kind, row.key))
+      const saturated = row.saturation !== undefined && get(summary, kind, row.saturation) === 1
+      if (saturated) flagged = true
+      const error = w[row.source]?.errors[kind]
+      return error !== undefined ? 'error' : saturated ? `${value} ⚠` : value
+    }
+    const own = LOWER_ROW_KIND[row.key]
+    if (own !== undefined) {
+      lines.push(`| ${row.workload} | ${row.metric} | ${cell(own)} (Fastify /hello) | | | | | |`)
+      continue
+    }
+    const s = get(summary, 'signalling', row.key)
+    const tokens = row.key === 'tokensPerSecond'
+    lines.push(`| ${row.workload} | ${row.metric} | ${cell('signalling')} | ${tokens ? '' : cell('ws-relay')} | ${tokens ? '' : cell('peerjs')} | ` +
+      `${tokens ? `${fmt(ratio(s, get(summary, 'fastify-hello', 'helloPerSecond')))} (÷ /hello)` : fmt(ratio(s, get(summary, 'ws-relay', row.key)))} | ` +
+      `${tokens ? '' : fmt(ratio(s, get(summary, 'peerjs', row.key)))} | ${row.target ?? ''} |`)
+  }
+  lines.push('')
+  if (flagged) lines.push('⚠ the load generator used ≥ 90 % of its core during that measurement: the figure may be the generator\'s limit, not the server\'s.', '')
+  lines.push('### Targets', '', '| target | value | limit | met |', '| --- | ---: | ---: | --- |')
+  for (const check of report.checks) lines.push(`| ${check.target} | ${fmt(check.value)} | ${fmt(check.limit)} | ${check.met ? 'yes' : 'no'}${check.note === undefined ? '' : ` (${check.note})`} |`)
+  lines.push('')
+  const relay = w.relayThroughput?.details as Partial<Record<ServerKind, { steps?: Array<{ offeredRate: number, achievedRate: number, latency: { p50: number, p99: number, p999: number }, serverCoreShare: number, clientCoreShare: number, lost: number, sustained: boolean }> }>> | undefined
+  if (relay !== undefined) {
+    lines.push('### Relay steps', '', '| server | offered/s | delivered/s | p50 ms | p99 ms | p99.9 ms | lost | server core % | client core % | sustained |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+    for (const [kind, detail] of Object.entries(relay)) {
+      for (const s of detail?.steps ?? []) {
+        lines.push(`| ${kind} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.p999)} | ${s.lost} | ${fmt(s.serverCoreShare)} | ${fmt(s.clientCoreShare)}${s.clientCoreShare >= 90 ? ' ⚠' : ''} | ${s.sustained ? 'yes' : 'no'} |`)
+      }
+    }
+    lines.push('')
+  }
+  const churn = w.joinChurn?.details as Partial<Record<ServerKind, { steps?: Array<{ offeredRate: number, achievedRate: number, joinLatency: { p50: number, p99: number }, failed: number, skipped: number, serverCoreShare: number, clientCoreShare: number, sustained: boolean }> }>> | undefined
+  if (churn !== undefined) {
+    lines.push('### Churn steps', '', '| server | offered joins/s | joined/s | p50 ms | p99 ms | failed | skipped | server core % | client core % | sustained |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+    for (const [kind, detail] of Object.entries(churn)) {
+      for (const s of detail?.steps ?? []) {
+        lines.push(`| ${kind} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.joinLatency.p50)} | ${fmt(s.joinLatency.p99)} | ${s.failed} | ${s.skipped} | ${fmt(s.serverCoreShare)} | ${fmt(s.clientCoreShare)}${s.clientCoreShare >= 90 ? ' ⚠' : ''} | ${s.sustained ? 'yes' : 'no'} |`)
+      }
+    }
+    lines.push('')
+  }
+  const redis = w.redisCrossNode
+  const redisSummary = redis?.summary.signalling
+  if (redis?.available === true && redisSummary !== undefined) {
+    const r = (key: string): string => fmt(redisSummary[key] ?? Number.NaN)
+    lines.push(`### (7) Redis mode: ${fmt(redisSummary.pairs ?? Number.NaN)} pairs per placement at ${fmt(redisSummary.rate ?? Number.NaN)} msgs/s`, '',
+      '| placement | p50 ms | p99 ms | p99.9 ms | server CPU µs/msg | Redis CPU µs/msg |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      `| same node, Redis mode (A → A) | ${r('sameNodeP50')} | ${r('sameNodeP99')} | ${r('sameNodeP999')} | ${r('sameNodeServerUsPerMessage')} (A+B) | ${r('sameNodeRedisUsPerMessage')} |`,
+      `| cross node (A → Redis → B, both ways) | ${r('crossNodeP50')} | ${r('crossNodeP99')} | ${r('crossNodeP999')} | ${r('crossNodeServerUsPerMessage')} (A+B) | ${r('crossNodeRedisUsPerMessage')} |`,
+      `| one in-memory node, same rate | ${r('inMemoryP50')} | ${r('inMemoryP99')} | ${r('inMemoryP999')} | ${r('inMemoryServerUsPerMessage')} | |`,
+      '',
+      `Cross-node − same-node p50: **${r('crossMinusSameP50')} ms** (target ≤ 1 ms). During the cross-node rounds nodes A+B used ${r('crossNodeServerCoreShare')} % of a core and Redis ${r('crossNodeRedisCoreShare')} %.` +
+      (redisSummary.relayHalfLoadP50 === undefined ? '' : ` In-memory p50 of workload (1) at its half load: ${r('relayHalfLoadP50')} ms.`), '')
+  }
+  const notes = Object.values(w).flatMap((wl) => [...wl.notes.map((n) => `${wl.title}: ${n}`), ...Object.entries(wl.errors).map(([k, e]) => `${wl.title}: ${k} failed: ${e}`)])
+  if (notes.length > 0) lines.push('### Notes', '', ...notes.map((n) => `- ${n}`), '')
+  for (const [name, profile] of Object.entries(report.profiles)) {
+    if ('error' in profile) {
+      lines.push(`### Profile: ${name}`, '', `failed: ${profile.error}`, '')
+      continue
+    }
+    lines.push(`### Profile: ${name} (self time, ${profile.idlePercent} % idle; ${profile.file})`, '', '| function | location | self ms | % of busy |', '| --- | --- | ---: | ---: |')
+    for (const h of profile.hotSpots) lines.push(`| \`${h.function}\` | ${h.location} | ${fmt(h.selfMs)} | ${fmt(h.selfPercent)} |`)
+    lines.push('')
+  }
+  return lines.join('\n')
+}

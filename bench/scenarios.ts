@@ -1,0 +1,467 @@
+// The seven workloads of the benchmark, each run against the product and its baselines in fresh processes.
+import type { BenchConfig } from './bench-config.js'
+import { launch, type Launched } from './child-processes.js'
+import type { RelayKind } from './clients/protocol-clients.js'
+import { round3, type LatencySummary } from './latency-histogram.js'
+import { cpuSample, cpuSince, type CpuSample, type FileLimit } from './process-stats.js'
+import { redisAvailable, startBenchRedis } from './redis-server.js'
+import { BENCH_API_KEY, BENCH_REDIS_PREFIX, type ServerKind } from './servers.js'
+import { CLIENT_CORE, CLIENT_SATURATED, SERVER_CORE, withSession, type Measured, type Session } from './sessions.js'
+import type { BurstResult } from './workloads/negotiation-burst.js'
+import type { ChurnStepResult } from './workloads/join-churn.js'
+import type { RelayStepResult } from './workloads/relay-flows.js'
+import type { RestResult } from './workloads/rest-rate.js'
+import type { SoakJoinResult } from './workloads/idle-soak.js'
+
+export const RELAY_KINDS: RelayKind[] = ['signalling', 'ws-relay', 'peerjs']
+
+export type Metrics = Record<string, number>
+
+export interface WorkloadReport {
+  title: string
+  available: boolean
+  /** Why the workload could not run, when it could not. */
+  reason?: string
+  /** Flat numeric metrics per server, the source of the table. */
+  summary: Partial<Record<ServerKind, Metrics>>
+  /** Everything measured, per server. */
+  details: Partial<Record<ServerKind, unknown>>
+  errors: Partial<Record<ServerKind, string>>
+  notes: string[]
+}
+
+const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
+const pct = (share: number): number => Math.round(share * 1000) / 10
+const perUnitUs = (cpuSeconds: number, units: number): number => units > 0 ? Math.round(cpuSeconds / units * 1e7) / 10 : Number.NaN
+
+function newReport (title: string): WorkloadReport {
+  return { title, available: true, summary: {}, details: {}, errors: {}, notes: [] }
+}
+
+async function forEachKind (report: WorkloadReport, kinds: ServerKind[], run: (kind: ServerKind) => Promise<void>): Promise<void> {
+  for (const kind of kinds) {
+    try {
+      await run(kind)
+    } catch (err) {
+      report.errors[kind] = (err as Error).message
+      log(`${report.title} / ${kind}: ${(err as Error).message}`)
+    }
+  }
+}
+
+function cpuOf<T> (m: Measured<T>): { serverCoreShare: number, clientCoreShare: number, clientSaturated: boolean } {
+  return { serverCoreShare: pct(m.server.coreShare), clientCoreShare: pct(m.client.coreShare), clientSaturated: m.clientSaturated }
+}
+
+// (1) relay throughput ------------------------------------------------------------------------------------------
+
+interface RelayStepReport extends RelayStepResult {
+  serverCpuSeconds: number
+  serverUsPerMessage: number
+  serverCoreShare: number
+  clientCoreShare: number
+  clientSaturated: boolean
+  sustained: boolean
+}
+
+function relayStepReport (m: Measured<RelayStepResult>, p99Limit: number): RelayStepReport {
+  const r = m.result
+  const sustained = r.lost === 0 && r.achievedRate >= 0.95 * r.offeredRate && r.latency.p99 <= p99Limit
+  return { ...r, serverCpuSeconds: m.server.cpuSeconds, serverUsPerMessage: perUnitUs(m.server.cpuSeconds, r.received), ...cpuOf(m), sustained }
+}
+
+export async function relayThroughput (config: BenchConfig): Promise<WorkloadReport> {
+  const report = newReport('(1) Relay throughput: 500 rooms of 2 peers, SDP and candidate mix')
+  report.title = `(1) Relay throughput: ${config.relay.rooms} rooms of 2 peers, SDP and candidate mix`
+  const steps: Partial<Record<ServerKind, RelayStepReport[]>> = {}
+  const maxSustained: Partial<Record<ServerKind, RelayStepReport | undefined>> = {}
+  const half: Partial<Record<ServerKind, RelayStepReport>> = {}
+  // the same absolute load for all: half of the bare relay's highest sustained rate (the bare relay runs first)
+  const halfRate = (): number => Math.max(100, Math.round((maxSustained['ws-relay']?.offeredRate ?? config.relay.steps[0]!) / 2))
+  const halfLoad = async (session: Session, kind: ServerKind): Promise<void> => {
+    // a short warm-up so the JIT has settled before the measured step
+    await session.call('relayStep', { rate: halfRate(), durationMs: Math.min(1000, config.relay.stepMs), drainMs: config.relay.drainMs })
+    const m = await session.measure<RelayStepResult>('relayStep', { rate: halfRate(), durationMs: config.relay.stepMs * 2, drainMs: config.relay.drainMs })
+    half[kind] = relayStepReport(m, config.relay.sustainedP99Ms)
+    log(`relay half load ${kind} ${halfRate()}/s: p50 ${half[kind]!.latency.p50} p99 ${half[kind]!.latency.p99} ms, ${half[kind]!.serverUsPerMessage} us/msg`)
+  }
+  const setup = async (session: Session, kind: ServerKind): Promise<void> => {
+    const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind, port: session.port, rooms: config.relay.rooms, peersPerRoom: 2 })
+    report.notes[0] = `mean frame ${done.bytesPerMessage} B (1 offer, 1 answer, 8 candidates per 10 messages)`
+  }
+  // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
+  await forEachKind(report, ['ws-relay', 'signalling', 'peerjs'], async (kind) => {
+    await withSession(kind, {}, async (session) => {
+      await setup(session, kind)
+      const list: RelayStepReport[] = []
+      for (const rate of config.relay.steps) {
+        const m = await session.measure<RelayStepResult>('relayStep', { rate, durationMs: config.relay.stepMs, drainMs: config.relay.drainMs })
+        const step = relayStepReport(m, config.relay.sustainedP99Ms)
+        list.push(step)
+        log(`relay ${kind} ${rate}/s: got ${step.achievedRate}/s p99 ${step.latency.p99} ms lost ${step.lost} server ${step.serverCoreShare}% client ${step.clientCoreShare}%`)
+        if (!step.sustained) break
+      }
+      steps[kind] = list
+      maxSustained[kind] = list.filter((s) => s.sustained).at(-1)
+      if (!config.relay.freshHalfLoad) await halfLoad(session, kind)
+    })
+  })
+  if (config.relay.freshHalfLoad) {
+    await forEachKind(report, ['ws-relay', 'signalling', 'peerjs'], async (kind) => {
+      await withSession(kind, {}, async (session) => {
+        await setup(session, kind)
+        await halfLoad(session, kind)
+      })
+    })
+  }
+
+  for (const kind of RELAY_KINDS) {
+    const list = steps[kind]
+    const h = half[kind]
+    report.details[kind] = { steps: list, halfLoad: h, maxSustained: maxSustained[kind] }
+    if (list === undefined || h === undefined) continue
+    const top = maxSustained[kind]
+    const lastStep = list.at(-1)!
+    report.summary[kind] = {
+      maxSustainedRate: top?.achievedRate ?? 0,
+      maxSustainedClientSaturated: Number(list.some((s) => s.clientSaturated)),
+      maxStepServerCoreShare: lastStep.serverCoreShare,
+      maxStepClientCoreShare: lastStep.clientCoreShare,
+      halfLoadRate: h.offeredRate,
+      halfLoadUsPerMessage: h.serverUsPerMessage,
+      halfLoadP50: h.latency.p50,
+      halfLoadP99: h.latency.p99,
+      halfLoadP999: h.latency.p999,
+      halfLoadLost: h.lost,
+      halfLoadClientSaturated: Number(h.clientSaturated)
+    }
+  }
+  if (Object.values(steps).some((list) => list !== undefined && list.length > 0 && list.every((s) => s.sustained))) {
+    report.notes.push(`a server sustained every step up to ${config.relay.steps.at(-1)} msgs/s: its maximum is at least that`)
+  }
+  return report
+}
+
+// (2) negotiation burst -----------------------------------------------------------------------------------------
+
+export async function negotiationBurst (config: BenchConfig): Promise<WorkloadReport> {
+  const c = config.burst
+  const report = newReport(`(2) Negotiation burst: ${c.pairs} pairs join within ${c.windowMs} ms, offer + answer + ${c.candidates} candidates per side`)
+  await forEachKind(report, RELAY_KINDS, async (kind) => {
+    await withSession(kind, {}, async (session) => {
+      const m = await session.measure<BurstResult>('burst', { kind, port: session.port, ...c }, c.windowMs + c.timeoutMs + 30_000)
+      const r = m.result
+      report.details[kind] = { ...r, ...cpuOf(m), serverCpuSeconds: m.server.cpuSeconds }
+      report.summary[kind] = {
+        completedPairs: r.completedPairs,
+        joinP50: r.joinLatency.p50,
+        joinP99: r.joinLatency.p99,
+        negotiationP50: r.negotiation.p50,
+        negotiationP99: r.negotiation.p99,
+        relayP99: r.relayLatency.p99,
+        serverCpuMs: Math.round(m.server.cpuSeconds * 1000),
+        clientSaturated: Number(m.clientSaturated)
+      }
+      log(`burst ${kind}: ${r.completedPairs}/${r.pairs} pairs, negotiation p99 ${r.negotiation.p99} ms`)
+    })
+  })
+  return report
+}
+
+// (3) 8-peer mesh room ------------------------------------------------------------------------------------------
+
+export async function meshRoom (config: BenchConfig): Promise<WorkloadReport> {
+  const c = config.mesh
+  const report = newReport(`(3) Mesh room: ${c.peers} peers in one room, ${c.rate} msgs/s over its ${c.peers * (c.peers - 1)} directed pairs`)
+  await forEachKind(report, RELAY_KINDS, async (kind) => {
+    await withSession(kind, {}, async (session) => {
+      await session.call('relaySetup', { kind, port: session.port, rooms: 1, peersPerRoom: c.peers })
+      await session.call('relayStep', { rate: c.rate, durationMs: Math.min(500, c.durationMs), drainMs: 1000 })
+      const m = await session.measure<RelayStepResult>('relayStep', { rate: c.rate, durationMs: c.durationMs, drainMs: 2000 })
+      const step = relayStepReport(m, Number.POSITIVE_INFINITY)
+      report.details[kind] = step
+      report.summary[kind] = {
+        achievedRate: step.achievedRate,
+        lost: step.lost,
+        p50: step.latency.p50,
+        p99: step.latency.p99,
+        p999: step.latency.p999,
+        serverUsPerMessage: step.serverUsPerMessage,
+        clientSaturated: Number(step.clientSaturated)
+      }
+    })
+  })
+  return report
+}
+
+// (4) idle soak -------------------------------------------------------------------------------------------------
+
+export async function idleSoak (config: BenchConfig, limit: FileLimit): Promise<WorkloadReport> {
+  const c = config.soak
+  // each side needs one descriptor per peer plus its own few dozen
+  const peers = Math.min(c.peers, (limit.soft - 150) - ((limit.soft - 150) % 2))
+  const report = newReport(`(4) Idle soak: ${peers} joined peers in rooms of 2, held ${Math.round(c.holdMs / 1000)} s`)
+  if (peers < c.peers) {
+    report.notes.push(`asked for ${c.peers} peers, ran ${peers}: ${limit.note ?? `open-file limit ${limit.soft}`}; a server process cannot hold more sockets than that here`)
+  }
+  await forEachKind(report, RELAY_KINDS, async (kind) => {
+    await withSession(kind, { limitPrefix: limit.prefix }, async (session) => {
+      const before = await session.memory()
+      const joined = await session.measure<SoakJoinResult>('soakJoin', { kind, port: session.port, peers, localAddresses: c.localAddresses, concurrency: c.concurrency }, 600_000)
+      const afterJoin = await session.memory()
+      const hold0 = session.serverCpu()
+      await new Promise((resolve) => setTimeout(resolve, c.holdMs))
+      const holdCpu = (session.serverCpu().cpuSeconds - hold0.cpuSeconds) / ((performance.now() - hold0.wallMs) / 1000)
+      const held = await session.call<{ open: number, closed: number }>('soakCheck', {})
+      const afterHold = await session.memory()
+      const r = joined.result
+      const n = Math.max(1, r.joined)
+      report.details[kind] = { join: r, ...cpuOf(joined), before, afterJoin, afterHold, held, idleServerCoreShare: pct(holdCpu) }
+      report.summary[kind] = {
+        peersHeld: held.open,
+        joinFailures: r.failed,
+        rssKiBPerPeer: Math.round((afterJoin.rss - before.rss) / n / 102.4) / 10,
+        heapKiBPerPeer: Math.round((afterJoin.heapUsed - before.heapUsed) / n / 102.4) / 10,
+        rssMiBTotal: Math.round(afterHold.rss / 1048576),
+        joinsPerSecond: r.joinsPerSecond,
+        idleServerCoreShare: pct(holdCpu),
+        clientSaturated: Number(joined.clientSaturated)
+      }
+      log(`soak ${kind}: ${held.open}/${peers} held, ${report.summary[kind]!.rssKiBPerPeer} KiB RSS/peer, ${r.joinsPerSecond} joins/s`)
+    })
+  })
+  return report
+}
+
+// (5) join/leave churn ------------------------------------------------------------------------------------------
+
+interface ChurnStepReport extends ChurnStepResult { serverUsPerJoin: number, serverCoreShare: number, clientCoreShare: number, clientSaturated: boolean, sustained: boolean }
+
+export async function joinChurn (config: BenchConfig): Promise<WorkloadReport> {
+  const c = config.churn
+  const report = newReport(`(5) Join/leave churn: ${c.rooms} rooms each with a resident peer; joins stepped in rate, each joiner leaves at once`)
+  await forEachKind(report, RELAY_KINDS, async (kind) => {
+    await withSession(kind, {}, async (session) => {
+      await session.call('churnSetup', { kind, port: session.port, rooms: c.rooms }, 120_000)
+      const list: ChurnStepReport[] = []
+      for (const rate of c.steps) {
+        const m = await session.measure<ChurnStepResult>('churnStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs }, 120_000)
+        const r = m.result
+        const total = Math.round(rate * c.stepMs / 1000)
+        const sustained = r.failed === 0 && r.skipped === 0 && r.joined >= 0.95 * total && r.joinLatency.p99 <= c.sustainedP99Ms
+        list.push({ ...r, serverUsPerJoin: perUnitUs(m.server.cpuSeconds, r.joined), ...cpuOf(m), sustained })
+        log(`churn ${kind} ${rate}/s: ${r.achievedRate}/s p99 ${r.joinLatency.p99} ms failed ${r.failed} skipped ${r.skipped} server ${pct(m.server.coreShare)}% client ${pct(m.client.coreShare)}%`)
+        if (!sustained) break
+      }
+      const top = list.filter((s) => s.sustained).at(-1)
+      // with no sustained step, the latency and cost columns show the first (lowest) step
+      const shown = top ?? list[0]!
+      report.details[kind] = { steps: list }
+      report.summary[kind] = {
+        maxSustainedJoinsPerSecond: top?.achievedRate ?? 0,
+        joinP50AtMax: shown.joinLatency.p50,
+        joinP99AtMax: shown.joinLatency.p99,
+        serverUsPerJoinAtMax: shown.serverUsPerJoin,
+        clientSaturated: Number(list.some((s) => s.clientSaturated))
+      }
+    })
+  })
+  return report
+}
+
+// (6) REST rates ------------------------------------------------------------------------------------------------
+
+export async function restRates (config: BenchConfig): Promise<WorkloadReport> {
+  const c = config.rest
+  const report = newReport(`(6) REST rates: ${c.connections} keep-alive connections, closed loop, ${c.durationMs / 1000} s each`)
+  const auth = { Authorization: `Bearer ${BENCH_API_KEY}` }
+  const rest = async (session: Session, params: object): Promise<Measured<RestResult>> =>
+    await session.measure<RestResult>('rest', { port: session.port, connections: c.connections, warmupMs: c.warmupMs, durationMs: c.durationMs, ...params }, 60_000)
+  await forEachKind(report, ['signalling'], async (kind) => {
+    await withSession(kind, {}, async (session) => {
+      await session.call('createRoom', { port: session.port, roomId: 'rest' })
+      const tokens = await rest(session, { method: 'POST', path: '/rooms/rest/tokens', headers: auth, body: '{}', expectStatus: 201 })
+      const rooms = await rest(session, { method: 'POST', path: '/rooms', headers: auth, body: '{}', expectStatus: 201 })
+      report.details[kind] = { tokens: { ...tokens.result, ...cpuOf(tokens) }, rooms: { ...rooms.result, ...cpuOf(rooms) } }
+      for (const [name, m] of [['tokens', tokens], ['rooms', rooms]] as const) {
+        if (m.result.unexpected > 0) throw new Error(`${name}: ${m.result.unexpected} unexpected answers, first: ${m.result.firstUnexpected}`)
+      }
+      report.summary[kind] = {
+        tokensPerSecond: tokens.result.requestsPerSecond,
+        tokensP99: tokens.result.latency.p99,
+        tokensServerUsPerRequest: perUnitUs(tokens.server.cpuSeconds, tokens.result.requests),
+        roomsPerSecond: rooms.result.requestsPerSecond,
+        roomsP99: rooms.result.latency.p99,
+        clientSaturated: Number(tokens.clientSaturated || rooms.clientSaturated)
+      }
+    })
+  })
+  await forEachKind(report, ['fastify-hello'], async (kind) => {
+    await withSession(kind, {}, async (session) => {
+      const hello = await rest(session, { method: 'GET', path: '/hello', headers: {}, expectStatus: 200 })
+      report.details[kind] = { hello: { ...hello.result, ...cpuOf(hello) } }
+      report.summary[kind] = {
+        helloPerSecond: hello.result.requestsPerSecond,
+        helloP99: hello.result.latency.p99,
+        helloServerUsPerRequest: perUnitUs(hello.server.cpuSeconds, hello.result.requests),
+        clientSaturated: Number(hello.clientSaturated)
+      }
+    })
+  })
+  return report
+}
+
+// (7) Redis cross-node hop --------------------------------------------------------------------------------------
+
+type Placement = 'sameNode' | 'crossNode' | 'inMemory'
+
+interface PlacementTotals {
+  placement: Placement
+  description: string
+  rounds: number
+  sent: number
+  received: number
+  lost: number
+  wallSeconds: number
+  maxSendLagMs: number
+  /** Mean over the rounds of each round's mean send lag. */
+  meanSendLagMs: number
+  /** CPU seconds over the measured rounds. */
+  cpu: { nodeA: number, nodeB: number, inMemory: number, redis: number, generator: number }
+  roundP50s: number[]
+  latency?: LatencySummary
+}
+
+/**
+ * Two product nodes A and B on the bench's own redis-server, plus an in-memory node for context, all on the server
+ * core; one load generator on the other core. The same rate of candidate-size frames, in turn, through pairs with both
+ * peers on A (same-node hop, Redis mode on), pairs with one peer on A and one on B (cross-node hop: A → Redis → B and
+ * back), and pairs on the in-memory node. The placements alternate round by round so that drift hits all alike.
+ */
+export async function redisCrossNode (config: BenchConfig, relay?: WorkloadReport): Promise<WorkloadReport> {
+  const c = config.redis
+  const report = newReport(`(7) Redis mode: cross-node hop against a same-node hop, ${c.pairs} pairs each, ${c.rate} msgs/s of candidates`)
+  if (!redisAvailable()) {
+    report.available = false
+    report.reason = 'not available: redis-server not found'
+    return report
+  }
+  const redis = await startBenchRedis(SERVER_CORE)
+  log(`redis-server ${redis.version} pid ${redis.pid} on ${redis.url}${redis.pinned ? ` pinned to core ${SERVER_CORE}` : ''}`)
+  const started: Array<Launched<unknown>> = []
+  try {
+    const server = async (name: string, args: string[]): Promise<Launched<{ port: number }>> => {
+      const launched = await launch<{ port: number }>({ name, entry: './server-host.ts', args, core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
+      started.push(launched)
+      return launched
+    }
+    const nodeA = await server('redis node A', ['signalling', redis.url])
+    const nodeB = await server('redis node B', ['signalling', redis.url])
+    const memory = await server('in-memory node', ['signalling'])
+    const generator = await launch<{ pid: number }>({ name: 'redis load generator', entry: './load-generator.ts', core: CLIENT_CORE })
+    started.push(generator)
+    const a = nodeA.info.port
+    const b = nodeB.info.port
+    const setups: Record<Placement, { port: number, ports: number[], roomPrefix: string, description: string }> = {
+      sameNode: { port: a, ports: [a], roomPrefix: 'same', description: 'both peers on node A (Redis mode)' },
+      crossNode: { port: a, ports: [a, b], roomPrefix: 'cross', description: 'one peer on node A, one on node B (Redis mode)' },
+      inMemory: { port: memory.info.port, ports: [memory.info.port], roomPrefix: 'mem', description: 'both peers on one in-memory node' }
+    }
+    const placements = Object.keys(setups) as Placement[]
+    let bytesPerMessage = 0
+    for (const placement of placements) {
+      const setup = setups[placement]
+      const done = await generator.rpc.call<{ bytesPerMessage: number }>('relaySetup', {
+        name: placement, kind: 'signalling', port: setup.port, ports: setup.ports, roomPrefix: setup.roomPrefix, rooms: c.pairs, peersPerRoom: 2, candidatesOnly: true
+      }, 120_000)
+      bytesPerMessage = done.bytesPerMessage
+    }
+    report.notes.push(`mean frame ${bytesPerMessage} B (trickled ICE candidates); ${c.rounds} round${c.rounds === 1 ? '' : 's'} of ${c.roundMs / 1000} s per placement, placements alternating; ` +
+      'latencies run from the scheduled send time, so they include the generator\'s timer lateness (meanSendLagMs), alike for every placement; ' +
+      `redis-server ${redis.version}; nodes A and B, the in-memory node and Redis share the server core${redis.pinned ? ` (core ${SERVER_CORE})` : ''}`)
+    const step = (placement: Placement, durationMs: number, accumulate: boolean): Promise<RelayStepResult> =>
+      generator.rpc.call<RelayStepResult>('relayStep', { name: placement, rate: c.rate, durationMs, drainMs: c.drainMs, accumulate }, durationMs + c.drainMs + 60_000)
+    // warm-up: JIT, Redis script cache, subscriptions
+    for (const placement of placements) await step(placement, c.warmupMs, false)
+
+    const fresh = (placement: Placement): PlacementTotals => ({
+      placement, description: setups[placement].description, rounds: 0, sent: 0, received: 0, lost: 0, wallSeconds: 0, maxSendLagMs: 0, meanSendLagMs: 0,
+      cpu: { nodeA: 0, nodeB: 0, inMemory: 0, redis: 0, generator: 0 }, roundP50s: []
+    })
+    const totals: Record<Placement, PlacementTotals> = { sameNode: fresh('sameNode'), crossNode: fresh('crossNode'), inMemory: fresh('inMemory') }
+    const pids = { nodeA: nodeA.pid, nodeB: nodeB.pid, inMemory: memory.pid, redis: redis.pid, generator: generator.pid }
+    for (let round = 0; round < c.rounds; round++) {
+      // rotate the order, so that no placement always runs first or last in a round
+      const order = placements.map((_, i) => placements[(i + round) % placements.length]!)
+      for (const placement of order) {
+        const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSample(pid)])) as Record<keyof typeof pids, CpuSample>
+        const r = await step(placement, c.roundMs, round > 0)
+        const t = totals[placement]
+        for (const key of Object.keys(pids) as Array<keyof typeof pids>) {
+          const use = cpuSince(pids[key], before[key])
+          t.cpu[key] += use.cpuSeconds
+          if (key === 'redis') t.wallSeconds += use.wallSeconds
+        }
+        t.rounds++
+        t.sent += r.sent
+        t.received += r.received
+        t.lost += r.lost
+        t.maxSendLagMs = Math.max(t.maxSendLagMs, r.maxSendLagMs)
+        t.meanSendLagMs = round3((t.meanSendLagMs * (t.rounds - 1) + r.meanSendLagMs) / t.rounds)
+        t.roundP50s.push(r.latency.p50)
+        t.latency = r.cumulativeLatency
+        log(`redis ${placement} round ${round + 1}: p50 ${r.latency.p50} p99 ${r.latency.p99} ms, lost ${r.lost}`)
+      }
+    }
+
+    const same = totals.sameNode
+    const cross = totals.crossNode
+    const mem = totals.inMemory
+    const p = (t: PlacementTotals, key: 'p50' | 'p99' | 'p999'): number => t.latency?.[key] ?? Number.NaN
+    const share = (cpuSeconds: number, t: PlacementTotals): number => t.wallSeconds > 0 ? pct(cpuSeconds / t.wallSeconds) : Number.NaN
+    const clientShare = Math.max(...placements.map((k) => totals[k].cpu.generator / Math.max(1e-9, totals[k].wallSeconds)))
+    const summary: Metrics = {
+      rate: c.rate,
+      pairs: c.pairs,
+      sameNodeP50: p(same, 'p50'),
+      sameNodeP99: p(same, 'p99'),
+      sameNodeP999: p(same, 'p999'),
+      crossNodeP50: p(cross, 'p50'),
+      crossNodeP99: p(cross, 'p99'),
+      crossNodeP999: p(cross, 'p999'),
+      crossMinusSameP50: Math.round((p(cross, 'p50') - p(same, 'p50')) * 1000) / 1000,
+      inMemoryP50: p(mem, 'p50'),
+      inMemoryP99: p(mem, 'p99'),
+      inMemoryP999: p(mem, 'p999'),
+      sameNodeServerUsPerMessage: perUnitUs(same.cpu.nodeA + same.cpu.nodeB, same.received),
+      crossNodeServerUsPerMessage: perUnitUs(cross.cpu.nodeA + cross.cpu.nodeB, cross.received),
+      inMemoryServerUsPerMessage: perUnitUs(mem.cpu.inMemory, mem.received),
+      sameNodeRedisUsPerMessage: perUnitUs(same.cpu.redis, same.received),
+      crossNodeRedisUsPerMessage: perUnitUs(cross.cpu.redis, cross.received),
+      crossNodeServerCoreShare: share(cross.cpu.nodeA + cross.cpu.nodeB, cross),
+      crossNodeRedisCoreShare: share(cross.cpu.redis, cross),
+      lost: same.lost + cross.lost + mem.lost,
+      meanSendLagMs: round3(Math.max(same.meanSendLagMs, cross.meanSendLagMs, mem.meanSendLagMs)),
+      clientSaturated: Number(clientShare >= CLIENT_SATURATED)
+    }
+    // for context: the in-memory node of workload (1), at its own (higher) half-load rate and message mix
+    const relayP50 = relay?.summary.signalling?.halfLoadP50
+    if (relayP50 !== undefined && Number.isFinite(relayP50)) {
+      summary.relayHalfLoadP50 = relayP50
+      report.notes.push(`in-memory p50 of workload (1) at ${relay?.summary.signalling?.halfLoadRate ?? '?'} msgs/s (negotiation mix): ${relayP50} ms`)
+    }
+    report.summary.signalling = summary
+    report.details.signalling = {
+      redis: { version: redis.version, pid: redis.pid, pinned: redis.pinned, keyPrefix: BENCH_REDIS_PREFIX },
+      bytesPerMessage,
+      placements: totals
+    }
+    if (summary.lost! > 0) report.notes.push(`${summary.lost} messages were not delivered within ${c.drainMs} ms of the end of their round`)
+    log(`redis: same-node p50 ${summary.sameNodeP50} ms, cross-node p50 ${summary.crossNodeP50} ms, difference ${summary.crossMinusSameP50} ms; in-memory p50 ${summary.inMemoryP50} ms`)
+    return report
+  } finally {
+    // generator first, so that the nodes see their clients leave; Redis last, so that the nodes can say goodbye to it
+    for (const child of started.reverse()) await child.stop()
+    await redis.stop()
+  }
+}
