@@ -90,7 +90,16 @@ export function assertValid<T extends TSchema> (schema: T, value: unknown, what:
 
 /** Metadata limits are on the serialized size, which JSON Schema cannot express. */
 export function assertMetadataSize (metadata: unknown, maxBytes: number, what: string): void {
-  if (metadata !== undefined && Buffer.byteLength(JSON.stringify(metadata)) > maxBytes) {
+  if (metadata === undefined) return
+  let serialized: string
+  try {
+    serialized = JSON.stringify(metadata)
+  } catch (err) {
+    // nesting deep enough to exhaust the stack fits in a small body; it is the client's mistake, not a 500
+    if (err instanceof RangeError) throw signallingError('INVALID_REQUEST', `${what} is nested too deeply`)
+    throw err
+  }
+  if (Buffer.byteLength(serialized) > maxBytes) {
     throw signallingError('INVALID_REQUEST', `${what} exceeds ${maxBytes} bytes serialized`)
   }
 }

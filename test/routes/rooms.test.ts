@@ -57,6 +57,10 @@ t.test('POST /rooms answers 400 INVALID_REQUEST for each malformed body', async 
     t.equal(res.json().code, 'INVALID_REQUEST', name)
     t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'], `${name}: error shape`)
   }
+  // nested deeper than JSON.stringify can recurse, yet well under the body limit
+  const deep = await app.inject({ method: 'POST', url: '/rooms', headers: { ...auth, 'content-type': 'application/json' }, payload: `{"metadata":{"a":${'['.repeat(12_000)}${']'.repeat(12_000)}}}` })
+  t.equal(deep.statusCode, 400, 'deeply nested metadata')
+  t.equal(deep.json().code, 'INVALID_REQUEST', 'deeply nested metadata')
   const notJson = await app.inject({ method: 'POST', url: '/rooms', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"roomId":' })
   t.equal(notJson.statusCode, 400)
   t.equal(notJson.json().code, 'INVALID_REQUEST', 'invalid JSON')

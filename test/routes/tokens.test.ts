@@ -52,4 +52,7 @@ t.test('POST /rooms/{roomId}/tokens answers 404 for a missing room and 400 for b
     t.equal(res.statusCode, 400, name)
     t.equal(res.json().code, 'INVALID_REQUEST', name)
   }
+  const deep = await app.inject({ method: 'POST', url: '/rooms/r/tokens', headers: { ...auth, 'content-type': 'application/json' }, payload: `{"metadata":{"a":${'['.repeat(12_000)}${']'.repeat(12_000)}}}` })
+  t.equal(deep.statusCode, 400, 'deeply nested metadata')
+  t.equal(deep.json().code, 'INVALID_REQUEST', 'deeply nested metadata')
 })
