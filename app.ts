@@ -33,7 +33,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
       }
     },
     // every REST body is small JSON (metadata is capped at 4 KiB)
-    bodyLimit: 64 * 1024
+    bodyLimit: 64 * 1024,
+    // while draining, the routes answer for themselves: /ready 503 `closing`, /ws 503 SERVICE_UNAVAILABLE with
+    // the usual error body (Fastify's own 503 has no `code`); REST calls still work until the server closes
+    return503OnClosing: false
   }
   // the HTTPS server type differs only in its raw server; the app's routes do not depend on it
   const app = (https === undefined ? Fastify(base) : Fastify({ ...base, https })) as unknown as FastifyInstance

@@ -152,10 +152,10 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
 
   // registered before @fastify/websocket's own preClose, so peers get 1012 (service restart) rather than a bare close
   fastify.addHook('preClose', async () => {
-    // an upgrade that arrives while closing is answered 503 without any hook running, and its socket would then
-    // keep the server open until the forced exit: end it once the answer is out
+    // with Fastify's default `return503OnClosing`, an upgrade that arrives while closing is answered 503 without
+    // any hook running, and its socket would then keep the server open until the forced exit: cut it once the
+    // answer is out. (The standalone app turns that default off, so /ws itself answers 503 SERVICE_UNAVAILABLE.)
     fastify.server.on('upgrade', (_request, socket) => {
-      socket.end()
       setTimeout(() => { socket.destroy() }, 1000).unref()
     })
     await relay.drain(options.drainTimeout)

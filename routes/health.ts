@@ -24,7 +24,8 @@ const health: FastifyPluginAsync = async (app) => {
   }, async (_request, reply) => {
     const backplane = app.signalling.relay.backplane
     const state = backplane === undefined ? 'none' : backplane.up ? 'up' : 'down'
-    if (!ready) return await reply.code(503).send({ status: 'closing', backplane: state })
+    // the relay starts draining in its own preClose hook, which may run before this plugin's
+    if (!ready || app.signalling.relay.draining) return await reply.code(503).send({ status: 'closing', backplane: state })
     // a node cut off from Redis cannot admit peers: take it out of the load balancer until Redis is back
     if (state === 'down') return await reply.code(503).send({ status: 'degraded', backplane: state })
     return { status: 'ready', backplane: state }
