@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import jwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { isSignallingError, signallingError } from '../lib/errors.js'
-import { assertJoinClaims, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
+import { assertJoinClaims, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 
 export interface AuthOptions {
   /** HMAC secret for join tokens (HS256); at least 32 bytes. */
@@ -55,6 +55,8 @@ const unauthorized = (): Error => signallingError('UNAUTHORIZED', 'a valid API k
 async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<void> {
   const { jwtSecret, apiKey, authorize, clockSkew = 5 } = options
   if (typeof jwtSecret !== 'string' || jwtSecret.length === 0) throw new Error('signalling: `jwtSecret` is required')
+  // RFC 7518: an HS256 key at least as long as the hash
+  if (Buffer.byteLength(jwtSecret) < MIN_SECRET_BYTES) throw new Error(`signalling: \`jwtSecret\` must be at least ${MIN_SECRET_BYTES} bytes`)
   if (authorize === undefined && (typeof apiKey !== 'string' || apiKey.length === 0)) {
     throw new Error('signalling: `apiKey` is required unless `authorize` is given')
   }

@@ -81,11 +81,14 @@ t.test('`authorize` replaces the API-key check with the host app\'s own', async 
   t.equal(refused.json().code, 'UNAUTHORIZED')
 })
 
-t.test('registering without a secret or an API key fails with a clear message', async (t) => {
+t.test('registering without a secret or an API key, or with a short secret, fails with a clear message', async (t) => {
   const noSecret = Fastify()
   t.teardown(async () => { await noSecret.close() })
   await t.rejects(async () => { await noSecret.register(signalling, { apiKey: 'k' } as never).ready() }, /`jwtSecret` is required/)
   const noKey = Fastify()
   t.teardown(async () => { await noKey.close() })
   await t.rejects(async () => { await noKey.register(signalling, { jwtSecret: TEST_SECRET }).ready() }, /`apiKey` is required unless `authorize` is given/)
+  const shortSecret = Fastify()
+  t.teardown(async () => { await shortSecret.close() })
+  await t.rejects(async () => { await shortSecret.register(signalling, { jwtSecret: 'x'.repeat(31), apiKey: 'k' }).ready() }, /`jwtSecret` must be at least 32 bytes/)
 })

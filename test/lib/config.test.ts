@@ -20,6 +20,7 @@ t.test('bad settings throw INVALID_CONFIG with the name of the setting', async (
   t.throws(() => loadConfig({ HEARTBEAT_INTERVAL: '-1' }), { code: 'INVALID_CONFIG', message: /HEARTBEAT_INTERVAL/ })
   t.throws(() => loadConfig({ TLS_KEY: 'k' }), { code: 'INVALID_CONFIG', message: /TLS_CERT and TLS_KEY/ })
   t.throws(() => loadConfig({ NODE_ENV: 'production', SIGNALLING_API_KEY: 'k', SIGNALLING_JWT_SECRET: 'short' }), { message: /at least 32 bytes/ })
+  t.throws(() => loadConfig({ SIGNALLING_API_KEY: 'k', SIGNALLING_JWT_SECRET: 'short' }), { message: /at least 32 bytes/ }, 'in development too')
 })
 
 t.test('the demo is on in development, off in production unless DEMO=true', async (t) => {
