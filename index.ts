@@ -63,6 +63,13 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
     // compression stays off: it costs CPU and memory per socket for small JSON frames, and compressed
     // frames mixing secrets with attacker-chosen text invite CRIME/BREACH-style length attacks
     await fastify.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false } })
+  } else {
+    // the host's own @fastify/websocket: the relay still closes a frame over 64 KiB with 1009, but ws reads up to
+    // the host's maxPayload first, and compression is the host's choice
+    const { maxPayload = 100 * 1024 * 1024, perMessageDeflate = false } = fastify.websocketServer.options
+    if (maxPayload > MAX_FRAME_BYTES || perMessageDeflate !== false) {
+      fastify.log.warn({ maxPayload, perMessageDeflate: perMessageDeflate !== false }, 'signalling: @fastify/websocket was registered with a maxPayload over 64 KiB or with compression; register the signalling plugin first for the recommended settings')
+    }
   }
   const rest = options.requestRate?.rest ?? DEFAULT_REST_RATE
   const upgrades = options.requestRate?.upgrades ?? DEFAULT_UPGRADE_RATE

@@ -68,6 +68,16 @@ t.test('routes live under the prefix, next to the host app\'s own @fastify/jwt a
   t.match(await peer.next('welcome'), { peerId: 'a', roomId: 'p' })
 })
 
+t.test('a host @fastify/websocket with a large maxPayload or compression is reported in the log', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(async () => { await app.close() })
+  await app.register(websocket, { options: { perMessageDeflate: true } })
+  await app.register(signalling, { jwtSecret: TEST_SECRET, apiKey: 'k' })
+  await app.ready()
+  t.match(lines.join(''), /register the signalling plugin first/)
+})
+
 t.test('`authorize` replaces the API-key check with the host app\'s own', async (t) => {
   const { app } = await host(t)
   await app.register(signalling, {
