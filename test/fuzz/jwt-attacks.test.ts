@@ -151,6 +151,7 @@ t.test('(j) a token for a room that does not exist, on a server where another ro
   await expectRefused(t, server, 'token for room A', hs256(claims({ room: 'A' })), 404)
   await expectRefused(t, server, 'token for room b (case differs)', hs256(claims({ room: 'b' })), 404)
   await expectRefused(t, server, 'token for room A with the sub of a peer of B', hs256(claims({ room: 'A', sub: 'bob' })), 404)
+  t.comment('3 tokens for a room that does not exist refused with 404 ROOM_NOT_FOUND before the upgrade')
   await inB.settle()
   t.same(inB.received, [], 'room B saw nothing')
   t.equal((await server.app.signalling.room('B')).peerCount, 1, 'room B still has only bob')
@@ -202,6 +203,7 @@ t.test('(l) a bad token in the query is not rescued by a good one in the header'
   // a repeated parameter is not a string: no token is read from it, and the query fails its schema
   await expectRefused(t, server, 'a bad and a good token both in the query', none, 401, 'UNAUTHORIZED', {}, `&token=${good}`)
   await expectRefused(t, server, 'two bad tokens in the query, a good one in the header', none, 400, 'INVALID_REQUEST', header, `&token=${encodeURIComponent(none)}`)
+  t.comment('8 bad tokens beside a good one refused before the upgrade: 7 with 401, 1 with 400')
   t.equal((await server.app.signalling.room('r')).peerCount, 0, 'no one joined')
   t.equal(server.app.signalling.relay.localPeerCount, 0, 'no socket was ever bound to a peer')
 })

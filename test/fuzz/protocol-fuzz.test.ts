@@ -1,6 +1,7 @@
 // Property-based fuzzing of the client protocol: thousands of hostile messages of each kind against a live server,
 // each checked against what the protocol promises for it (one typed error, or an exact relay), across two rooms.
 import { EventEmitter, once } from 'node:events'
+import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { startServer, TestPeer, type TestServer } from '../helper.js'
@@ -443,6 +444,7 @@ for (const [name, arb, runs, batch] of KINDS) {
     let batches = 0
     const outcomes = new Map<string, number>()
     const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort().join()
+    const started = performance.now()
     const result = await fc.check(fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: batch, size: 'max' }), async (list) => {
       // a failed batch may leave frames in flight or a socket stuck: start the next one from fresh peers
       if (dirty) world = await createWorld(server)
@@ -457,7 +459,8 @@ for (const [name, arb, runs, batch] of KINDS) {
       dirty = false
     }), { numRuns: runs, interruptAfterTimeLimit: 25_000 })
     totalCases += cases
-    t.comment(`${name}: ${cases} cases in ${batches} batches (${[...outcomes].map(([k, v]) => `${k} ${v}`).join(', ')})`)
+    t.comment(`${name}: ${cases} cases in ${batches} batches (${[...outcomes].map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
+      `${result.numRuns} of ${runs} runs${result.interrupted ? ' (cut short by the 25 s limit)' : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s`)
     if (result.failed) {
       const example = result.counterexample?.[0]
       t.fail(`counterexample after ${result.numRuns} runs (seed ${result.seed}, path ${result.counterexamplePath}): ` +
@@ -522,6 +525,8 @@ t.test('data nested thousands deep is relayed unchanged, and the sender keeps it
     relayCase('a', `{"type":"candidate","to":"c","data":${deepText('array', 32_000, 'null')}}`, { type: 'candidate', recipients: ['c'], data: deepText('array', 32_000, 'null') })
   ]
   await t.resolves(runBatch(world, cases), '5,000 and 32,000 nested arrays and 10,000 nested objects, relayed byte for byte')
+  t.comment(`3 frames of ${cases.map((c) => `${(Buffer.byteLength(c.frame as string) / 1024).toFixed(1)} KiB`).join(', ')} nested 5,000, 10,000 and 32,000 deep: relayed unchanged, sender still connected`)
+  t.equal(world.peers.get('a')!.socket.readyState, world.peers.get('a')!.socket.OPEN, 'the sender keeps its socket')
   t.same([...new Set(crashes.splice(0))], [], 'no uncaught exception in the server process')
 })
 

@@ -299,8 +299,9 @@ t.test('invalid UTF-8 in a text frame or a close reason is closed with 1007', as
   raw.write(fragments(text, text.length))
   t.same(await observer.next('message'), { type: 'message', from: 'split', data: '€😀é' }, 'a character split over fragments is reassembled')
   raw.write(encodeFrame({ opcode: OP.BINARY, payload: Buffer.from([0xff, 0xc0, 0x80]) }))
-  const error = JSON.parse((await raw.next((f) => f.opcode === OP.TEXT)).payload.toString())
-  t.match(error, { type: 'error', code: 'INVALID_MESSAGE' }, 'a binary frame is refused by the protocol, not by the transport')
+  const { seq: _seq, ...error } = JSON.parse((await raw.next((f) => f.opcode === OP.TEXT)).payload.toString()) as Record<string, unknown>
+  t.same(error, { type: 'error', code: 'INVALID_MESSAGE', message: 'Invalid message: binary frames are not accepted' }, 'a binary frame is refused by the protocol, not by the transport')
+  t.comment(`control: a ${text.length}-byte message in ${text.length} one-byte fragments was reassembled; invalid UTF-8 in a binary frame got INVALID_MESSAGE, the socket stayed open`)
   await assertServing(t, server, observer)
 })
 
@@ -316,6 +317,7 @@ t.test('invalid close codes are closed with 1002; valid ones are echoed', async 
     raw.write(encodeFrame({ opcode: OP.CLOSE, payload: closePayload(code, 'bye') }))
     t.equal((await raw.closed()).code, code, `close code ${code} is echoed`)
   }
+  t.comment('4 valid close codes (1000, 1001, 3000, 4999), each echoed')
   await assertServing(t, server, observer)
 })
 
@@ -392,7 +394,9 @@ t.test('the server answers the frames it should: ping with pong, and a normal cl
   raw.write(encodeFrame({ opcode: OP.TEXT, payload: Buffer.concat([Buffer.from(ping), Buffer.alloc(65536 - ping.length, ' ')]) }))
   t.match(JSON.parse((await raw.next((f) => f.opcode === OP.TEXT)).payload.toString()), { type: 'pong' }, 'a frame of exactly 64 KiB is accepted')
   raw.write(encodeFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }))
-  t.equal((await raw.closed()).code, 1000)
+  const closed = await raw.closed()
+  t.comment(`125-byte ping answered with its payload; frames of 65,521 and 65,536 bytes read; a close 1000 answered ${closed.code}`)
+  t.same(closed, { code: 1000, reason: '' })
   t.same(await peerLeft(observer, 'control'), { type: 'peer-left', peerId: 'control', reason: 'disconnected' })
   await assertServing(t, server, observer)
 })
