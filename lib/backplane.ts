@@ -35,6 +35,12 @@ export interface HostedPeer {
  * `present`: nothing was lost. `restored`: put back after Redis lost it (no one was told it left).
  * `rejoined`: put back after another node reported it gone (announce it again). `replaced`: another connection holds it now.
  */
+/** What the relay learns when the backplane is back after an outage. */
+export interface Reconnection {
+  /** Redis lost its data meanwhile (restarted empty, flushed): the other nodes may not have put their peers back yet. */
+  storeLost: boolean
+}
+
 export type RestoreOutcome = 'present' | 'restored' | 'rejoined' | 'replaced'
 
 export interface Backplane {
@@ -51,8 +57,11 @@ export interface Backplane {
   onEvent: (listener: (roomId: string, event: BackplaneEvent) => void) => void
   /** Peers of nodes that died without saying goodbye, removed from their rooms by this node. */
   onPeersLost: (listener: (lost: Array<{ roomId: string, peerId: string }>) => void) => void
-  /** After an outage: the node re-registers the peers it still hosts. */
-  onReconnected: (listener: () => void) => void
+  /**
+   * After an outage of either connection: the node re-registers the peers it still hosts. A listener that rejects
+   * makes the backplane try again a little later, until it succeeds.
+   */
+  onReconnected: (listener: (reconnection: Reconnection) => Promise<void>) => void
   restore: (hosted: HostedPeer) => Promise<RestoreOutcome>
   /** Removes records claiming this node for connections it no longer has; returns the peers removed. */
   forgetOthers: (connections: Set<string>) => Promise<Array<{ roomId: string, peerId: string }>>

@@ -6,10 +6,11 @@
 // "room\npeer\nconnection" this node hosts, so that a dead node's peers can be found and reported).
 // Channels: `room:<id>`. A node subscribes only to the rooms it has local peers in, so a frame reaches only
 // the nodes that host its recipients. Redis pub/sub is at-most-once: a frame published while a node is cut
-// off is lost for that node; the sender learns nothing of it unless Redis itself was unreachable.
+// off is lost for that node; the sender learns nothing of it unless Redis itself was unreachable. A command that
+// times out is reported as failed, but a frozen Redis that wakes up may still run it: the frame may then arrive.
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Backplane, BackplaneEvent, Handoff, HostedPeer, RestoreOutcome } from './backplane.js'
+import type { Backplane, BackplaneEvent, Handoff, HostedPeer, Reconnection, RestoreOutcome } from './backplane.js'
 import { isSignallingError, signallingError } from './errors.js'
 import type { JoinResult, RoomRecord, RoomRegistry } from './room-registry.js'
 import { DEFAULT_UNJOINED_TIMEOUT } from './room-registry.js'
@@ -24,6 +25,13 @@ export interface RedisBackplaneOptions {
   nodeTtl?: number
   /** How long startup waits for Redis (ms, default 10000). */
   connectTimeout?: number
+  /**
+   * A command unanswered for this long (ms, default 2000) means Redis stopped answering (a paused process, a network
+   * black hole): the connection is dropped and re-established, and the backplane counts as down meanwhile.
+   */
+  commandTimeout?: number
+  /** Commands waiting for Redis at most (default 10000); past it, more fail at once with BACKPLANE_UNAVAILABLE. */
+  maxPending?: number
   log?: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void }
 }
 
@@ -150,11 +158,18 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   readonly #expiredListeners: Array<(roomId: string) => void> = []
   readonly #eventListeners: Array<(roomId: string, event: BackplaneEvent) => void> = []
   readonly #lostListeners: Array<(lost: Array<{ roomId: string, peerId: string }>) => void> = []
-  readonly #reconnectedListeners: Array<() => void> = []
+  readonly #reconnectedListeners: Array<(reconnection: Reconnection) => Promise<void>> = []
   readonly #timers: NodeJS.Timeout[] = []
   readonly #log: NonNullable<RedisBackplaneOptions['log']>
   readonly #connectTimeout: number
+  readonly #maxPending: number
+  /** Rooms unwatched while the subscriber could not say so: they may still be subscribed. */
+  readonly #stale = new Set<string>()
+  #pending = 0
+  /** A random value kept in Redis: gone or changed after a reconnection, Redis lost its data meanwhile. */
+  #epoch: string | undefined
   #wasDown = false
+  #recovering = false
   #closing = false
 
   constructor (options: RedisBackplaneOptions) {
@@ -162,6 +177,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     this.#nodeTtl = options.nodeTtl ?? 10_000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#log = options.log ?? { info () {}, warn () {} }
+    this.#maxPending = options.maxPending ?? 10_000
     const common: RedisOptions = {
       lazyConnect: true,
       // commands fail at once while Redis is away instead of queueing without bound
@@ -169,17 +185,23 @@ export class RedisBackplane implements RoomRegistry, Backplane {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-      connectTimeout: 2000
+      connectTimeout: 2000,
+      // without it a Redis that stops answering without closing the connection goes unnoticed, and commands pile up
+      commandTimeout: options.commandTimeout ?? 2000
     }
-    this.#redis = new Redis(options.url, common) as Redis & Scripts
-    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: true })
+    // named, so that an operator (or a test) can tell the nodes' connections apart in CLIENT LIST
+    this.#redis = new Redis(options.url, { ...common, connectionName: `signalling-${this.nodeId}-commands` }) as Redis & Scripts
+    // resubscribed by the recovery, not by ioredis: its own resubscription could not be caught if it failed, and
+    // would bring back rooms unwatched while Redis was away
+    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: `signalling-${this.nodeId}-events` })
     const scripts = { sigCreate: [3, CREATE], sigJoin: [4, JOIN], sigLeave: [4, LEAVE], sigDelete: [4, DELETE], sigSweep: [2, SWEEP_EXPIRED], sigReap: [3, REAP], sigRestore: [5, RESTORE], sigDeliver: [1, DELIVER] } as const
     for (const [name, [numberOfKeys, lua]] of Object.entries(scripts)) this.#redis.defineCommand(name, { numberOfKeys, lua })
     for (const connection of [this.#redis, this.#subscriber]) {
       connection.on('error', (err: Error) => { if (!this.#wasDown) this.#log.warn({ err: err.message }, 'redis connection error') })
       connection.on('close', () => { if (!this.#closing) this.#wasDown = true })
     }
-    this.#redis.on('ready', () => { if (this.#wasDown) void this.#afterOutage() })
+    // either connection may be the one that dropped: each coming back checks whether a resynchronisation is due
+    for (const connection of [this.#redis, this.#subscriber]) connection.on('ready', () => { if (this.#wasDown) this.#recover() })
     this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message.toString()))
   }
 
@@ -201,12 +223,15 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     }
     this.#wasDown = false
     await this.#beat()
+    await this.#checkEpoch()
     const every = (ms: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => { task().catch(() => {}) }, ms)
       timer.unref()
       this.#timers.push(timer)
     }
     every(Math.max(100, Math.floor(this.#nodeTtl / 3)), async () => await this.#beat())
+    // the subscriber sends nothing of its own: a ping is how it notices that Redis stopped answering
+    every(Math.max(100, Math.floor(this.#nodeTtl / 3)), async () => await this.#call(this.#subscriber, async () => await this.#subscriber.ping()))
     every(Math.max(100, Math.floor(this.#nodeTtl / 4)), async () => await this.#reapDeadNodes())
     every(500, async () => await this.#sweepExpired())
   }
@@ -219,15 +244,57 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     return this.#prefix + parts.join(':')
   }
 
+  /**
+   * Every command goes through here: at most `maxPending` wait for Redis at a time, and a command that times out
+   * takes its connection down, so that the backplane reports down and what waits on it fails instead of piling up.
+   */
+  async #call<T> (connection: Redis, operation: () => Promise<T>): Promise<T> {
+    if (this.#pending >= this.#maxPending) throw signallingError('BACKPLANE_UNAVAILABLE', 'too many commands waiting for redis')
+    this.#pending++
+    try {
+      return await operation()
+    } catch (err) {
+      if ((err as Error).message === 'Command timed out') this.#stalled(connection)
+      throw err
+    } finally {
+      this.#pending--
+    }
+  }
+
+  #stalled (connection: Redis): void {
+    if (this.#closing || connection.status !== 'ready') return
+    this.#log.warn({ node: this.nodeId, connection: connection === this.#redis ? 'commands' : 'events' }, 'redis stopped answering: reconnecting')
+    this.#wasDown = true
+    // the commands still waiting fail at once; ioredis reconnects with the retry strategy
+    connection.disconnect(true)
+  }
+
+  /** Commands in flight (for tests and metrics). */
+  get pendingCommands (): number {
+    return this.#pending
+  }
+
   async #beat (): Promise<void> {
-    await this.#redis.multi().set(this.#key('node', this.nodeId), '1', 'PX', this.#nodeTtl).sadd(this.#key('nodes'), this.nodeId).exec()
+    await this.#call(this.#redis, async () => await this.#redis.multi().set(this.#key('node', this.nodeId), '1', 'PX', this.#nodeTtl).sadd(this.#key('nodes'), this.nodeId).exec())
+  }
+
+  /** True when Redis lost its data since the last check (first call: false). */
+  async #checkEpoch (): Promise<boolean> {
+    const key = this.#key('epoch')
+    const epoch = await this.#call(this.#redis, async () => {
+      await this.#redis.set(key, randomUUID(), 'NX')
+      return await this.#redis.get(key)
+    })
+    const lost = this.#epoch !== undefined && epoch !== this.#epoch
+    this.#epoch = epoch ?? undefined
+    return lost
   }
 
   async #reapDeadNodes (): Promise<void> {
-    const nodes = await this.#redis.smembers(this.#key('nodes'))
+    const nodes = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#key('nodes')))
     for (const node of nodes) {
       if (node === this.nodeId) continue
-      const flat = await this.#redis.sigReap(this.#key('node', node), this.#key('node', node, 'peers'), this.#key('nodes'), this.#prefix, Date.now(), node)
+      const flat = await this.#call(this.#redis, async () => await this.#redis.sigReap(this.#key('node', node), this.#key('node', node, 'peers'), this.#key('nodes'), this.#prefix, Date.now(), node))
       if (flat.length === 0) continue
       const lost: Array<{ roomId: string, peerId: string }> = []
       for (let i = 0; i < flat.length; i += 2) lost.push({ roomId: flat[i]!, peerId: flat[i + 1]! })
@@ -237,28 +304,69 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async #sweepExpired (): Promise<void> {
-    const deleted = await this.#redis.sigSweep(this.#key('expiry'), this.#key('rooms'), Date.now(), this.#prefix)
+    const deleted = await this.#call(this.#redis, async () => await this.#redis.sigSweep(this.#key('expiry'), this.#key('rooms'), Date.now(), this.#prefix))
     for (const roomId of deleted) for (const listener of this.#expiredListeners) listener(roomId)
   }
 
-  async #afterOutage (): Promise<void> {
-    // wait for the subscriber too: ioredis resubscribes it to the watched rooms by itself
-    for (let i = 0; i < 50 && !this.up; i++) await new Promise((resolve) => setTimeout(resolve, 100))
-    if (!this.up) return
-    this.#wasDown = false
+  /** Resynchronises after an outage of either connection, retrying (at most every 5 s) until it succeeds. */
+  #recover (): void {
+    if (this.#recovering || this.#closing) return
+    this.#recovering = true
+    void this.#recoverLoop()
+  }
+
+  async #recoverLoop (): Promise<void> {
+    let retry = 100
     try {
-      await this.#beat()
-    } catch {
-      return
+      // a connection dropping during a round sets #wasDown again: another round follows
+      while (this.#wasDown && !this.#closing) {
+        if (!this.up) {
+          await new Promise((resolve) => setTimeout(resolve, 100))
+          continue
+        }
+        this.#wasDown = false
+        try {
+          await this.#beat()
+          const storeLost = await this.#checkEpoch()
+          await this.#resubscribe()
+          await this.#dropStaleSubscriptions()
+          this.#log.info({ node: this.nodeId, storeLost }, 'redis is back: resynchronising')
+          for (const listener of this.#reconnectedListeners) await listener({ storeLost })
+          retry = 100
+        } catch (err) {
+          this.#wasDown = true
+          this.#log.warn({ err, node: this.nodeId, retryIn: retry }, 'resynchronisation with redis failed: retrying')
+          await new Promise((resolve) => setTimeout(resolve, retry))
+          retry = Math.min(2 * retry, 5000)
+        }
+      }
+    } finally {
+      this.#recovering = false
     }
-    this.#log.info({ node: this.nodeId }, 'redis is back: resynchronising')
-    for (const listener of this.#reconnectedListeners) listener()
+  }
+
+  /** Subscribes to the watched rooms again (a no-op for those still subscribed, when only the other connection dropped). */
+  async #resubscribe (): Promise<void> {
+    const channels = [...this.#watched].map((roomId) => this.#key('room', roomId))
+    if (channels.length > 0) await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(...channels))
+  }
+
+  /** Rooms unwatched while their unsubscription could not be sent: in case they are still subscribed. */
+  async #dropStaleSubscriptions (): Promise<void> {
+    for (const roomId of [...this.#stale]) {
+      if (this.#watched.has(roomId)) {
+        this.#stale.delete(roomId)
+        continue
+      }
+      await this.#call(this.#subscriber, async () => await this.#subscriber.unsubscribe(this.#key('room', roomId)))
+      this.#stale.delete(roomId)
+    }
   }
 
   /** Redis errors leave as BACKPLANE_UNAVAILABLE; our own typed errors pass through. */
   async #store<T> (operation: () => Promise<T>): Promise<T> {
     try {
-      return await operation()
+      return await this.#call(this.#redis, operation)
     } catch (err) {
       if (isSignallingError(err)) throw err
       throw signallingError('BACKPLANE_UNAVAILABLE', 'the room store cannot be reached')
@@ -357,6 +465,9 @@ export class RedisBackplane implements RoomRegistry, Backplane {
       if (this.#redis.status === 'ready') {
         await this.#redis.multi().del(this.#key('node', this.nodeId)).srem(this.#key('nodes'), this.nodeId).exec()
       }
+    } catch (err) {
+      // the liveness key expires by itself, and the other nodes then report this node's peers gone
+      this.#log.warn({ err, node: this.nodeId }, 'goodbye not recorded in redis')
     } finally {
       this.#subscriber.disconnect()
       this.#redis.disconnect()
@@ -367,7 +478,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   async sendToPeer (roomId: string, peerId: string, frame: string): Promise<boolean> {
     const message = `d\n${this.nodeId}\n${peerId}\n\n${frame}`
-    return await this.#redis.sigDeliver(this.#key('room', roomId, 'peers'), peerId, this.#key('room', roomId), message) === 1
+    return await this.#call(this.#redis, async () => await this.#redis.sigDeliver(this.#key('room', roomId, 'peers'), peerId, this.#key('room', roomId), message)) === 1
   }
 
   async publish (roomId: string, event: Exclude<BackplaneEvent, { kind: 'deliver' }>): Promise<void> {
@@ -380,24 +491,33 @@ export class RedisBackplane implements RoomRegistry, Backplane {
       case 'resume-request': message = `q\n${this.nodeId}\n${event.peerId}\n${event.requestId}\n${event.lastSeq}`; break
       case 'resume-reply': message = `s\n${this.nodeId}\n${event.requestId}\n\n${JSON.stringify(event.reply)}`; break
     }
-    await this.#redis.publish(this.#key('room', roomId), message)
+    await this.#call(this.#redis, async () => await this.#redis.publish(this.#key('room', roomId), message))
   }
 
   async watch (roomId: string): Promise<void> {
     if (this.#watched.has(roomId)) return
     if (this.#subscriber.status !== 'ready') throw signallingError('BACKPLANE_UNAVAILABLE', 'redis is not reachable')
     this.#watched.add(roomId)
+    this.#stale.delete(roomId)
     try {
-      await this.#subscriber.subscribe(this.#key('room', roomId))
+      await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(this.#key('room', roomId)))
     } catch (err) {
       this.#watched.delete(roomId)
+      // the subscription may have gone through all the same
+      this.#stale.add(roomId)
       throw err
     }
   }
 
   async unwatch (roomId: string): Promise<void> {
     if (!this.#watched.delete(roomId)) return
-    if (this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(this.#key('room', roomId))
+    try {
+      await this.#call(this.#subscriber, async () => await this.#subscriber.unsubscribe(this.#key('room', roomId)))
+    } catch (err) {
+      // unsubscribed after the next reconnection, when the connection stays (or comes back) up
+      this.#stale.add(roomId)
+      throw err
+    }
   }
 
   /** Rooms this node receives the events of (for tests and metrics). */
@@ -413,20 +533,20 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     this.#lostListeners.push(listener)
   }
 
-  onReconnected (listener: () => void): void {
+  onReconnected (listener: (reconnection: Reconnection) => Promise<void>): void {
     this.#reconnectedListeners.push(listener)
   }
 
   async restore ({ room, peer, connection }: HostedPeer): Promise<RestoreOutcome> {
-    return await this.#redis.sigRestore(
+    return await this.#call(this.#redis, async () => await this.#redis.sigRestore(
       this.#key('room', room.roomId), this.#key('room', room.roomId, 'peers'), this.#key('rooms'), this.#key('expiry'), this.#key('node', this.nodeId, 'peers'),
       room.roomId, peer.peerId, JSON.stringify({ metadata: peer.metadata, joinedAt: peer.joinedAt, conn: connection }), connection,
       room.maxPeers, room.emptyTimeout, JSON.stringify(room.metadata), room.createdAt, this.#prefix
-    )
+    ))
   }
 
   async forgetOthers (connections: Set<string>): Promise<Array<{ roomId: string, peerId: string }>> {
-    const members = await this.#redis.smembers(this.#key('node', this.nodeId, 'peers'))
+    const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#key('node', this.nodeId, 'peers')))
     const forgotten: Array<{ roomId: string, peerId: string }> = []
     for (const member of members) {
       const [roomId, peerId, connection] = member.split('\n') as [string, string, string]

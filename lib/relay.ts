@@ -8,7 +8,7 @@
 // old one for the session over the room's channel (a hand-off).
 import { randomUUID } from 'node:crypto'
 import type { RawData, WebSocket } from 'ws'
-import type { Backplane, BackplaneEvent, Handoff } from './backplane.js'
+import type { Backplane, BackplaneEvent, Handoff, Reconnection } from './backplane.js'
 import { errorMessage, isSignallingError, signallingError, type ErrorCode } from './errors.js'
 import type { JoinClaims } from './join-token.js'
 import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
@@ -135,6 +135,11 @@ interface Link {
 interface LocalRoom {
   peers: Map<string, LocalPeer>
   record?: RoomRecord
+  /**
+   * The room's peers on other nodes as this node's peers were told of them (id -> metadata): after an outage,
+   * the difference with the registry is what they missed.
+   */
+  remote: Map<string, Record<string, unknown>>
 }
 
 /** A hand-off this node asked for: live frames for the peer are kept from the moment the request went out. */
@@ -165,6 +170,8 @@ export class Relay {
   readonly #maxBufferedBytes: number
   readonly #resume: ResumeOptions
   readonly #handoffs = new Map<string, HandoffWait>()
+  /** Joins under way, by room: the room stays watched until they are done. */
+  readonly #opening = new Map<string, number>()
   #connections = 0
   #draining = false
   /** Departures still being recorded, awaited before the registry closes. */
@@ -185,12 +192,18 @@ export class Relay {
       this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatInterval)
       this.#heartbeat.unref()
     }
-    this.registry.onExpired((roomId) => this.#rooms.delete(roomId))
+    this.registry.onExpired((roomId) => {
+      this.#rooms.delete(roomId)
+      this.#letGo(roomId)
+    })
     this.backplane?.onEvent((roomId, event) => this.#onRemote(roomId, event))
     this.backplane?.onPeersLost((lost) => {
-      for (const { roomId, peerId } of lost) this.#announce(roomId, { type: 'peer-left', peerId, reason: 'disconnected' }, peerId)
+      for (const { roomId, peerId } of lost) {
+        this.#rooms.get(roomId)?.remote.delete(peerId)
+        this.#announce(roomId, { type: 'peer-left', peerId, reason: 'disconnected' }, peerId)
+      }
     })
-    this.backplane?.onReconnected(() => { void this.#resync() })
+    this.backplane?.onReconnected(async (reconnection) => await this.#resync(reconnection))
   }
 
   /** Checks, before the upgrade, that the room exists and has a place for this peer. */
@@ -244,6 +257,22 @@ export class Relay {
   }
 
   async #open (link: Link, claims: JoinClaims, attempt: ConnectAttempt): Promise<void> {
+    const roomId = claims.room
+    this.#opening.set(roomId, (this.#opening.get(roomId) ?? 0) + 1)
+    try {
+      await this.#openRoom(link, claims, attempt)
+    } finally {
+      // whatever the outcome, a room left without peers here is let go: a failed join must not keep it watched
+      const opening = this.#opening.get(roomId)! - 1
+      if (opening === 0) this.#opening.delete(roomId)
+      else this.#opening.set(roomId, opening)
+      const room = this.#rooms.get(roomId)
+      if (room !== undefined) this.#dropIfEmpty(roomId, room)
+      else this.#letGo(roomId)
+    }
+  }
+
+  async #openRoom (link: Link, claims: JoinClaims, attempt: ConnectAttempt): Promise<void> {
     const { room: roomId, sub: peerId } = claims
     // watch the room before anything else, so no event of the room's other nodes is missed
     const room = this.#localRoom(roomId)
@@ -286,6 +315,8 @@ export class Relay {
       this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason: 'replaced' }, peer.peerId)
     }
     room.peers.set(peer.peerId, peer)
+    room.remote.delete(peer.peerId)
+    this.#learnRemote(room, others)
     this.#bind(link, peer, others, false)
     this.#metrics.joined()
     this.#announce(peer.roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
@@ -380,11 +411,15 @@ export class Relay {
       if (link.socket.readyState !== OPEN) {
         // the client is gone again: keep the session here, in its grace period, as the old node would have
         room.peers.set(peer.peerId, peer)
+        room.remote.delete(peer.peerId)
+        this.#learnRemote(room, others)
         peer.replay = handoff.frames
         for (const frame of wait?.queued ?? []) this.#deliver(peer, frame)
         return this.#enterGrace(peer)
       }
       room.peers.set(peer.peerId, peer)
+      room.remote.delete(peer.peerId)
+      this.#learnRemote(room, others)
       this.#bind(link, peer, others, true)
       for (const frame of handoff.frames) link.socket.send(frame)
       // frames published after the request went out reached this node only: numbered from where the old node stopped
@@ -405,6 +440,7 @@ export class Relay {
     const reply = { ok, seq: peer.seq, frames, metadata: peer.metadata, joinedAt: peer.joinedAt }
     if (ok) {
       // from here on, the requesting node delivers to this peer; nothing is announced: the peer never left
+      this.#rooms.get(roomId)?.remote.set(peer.peerId, peer.metadata)
       this.#forget(peer)
       peer.socket?.close(CloseCodes.REPLACED, 'resumed elsewhere')
     }
@@ -416,24 +452,38 @@ export class Relay {
   #localRoom (roomId: string): LocalRoom {
     let room = this.#rooms.get(roomId)
     if (room === undefined) {
-      room = { peers: new Map() }
+      room = { peers: new Map(), remote: new Map() }
       this.#rooms.set(roomId, room)
     }
     return room
   }
 
+  /** Records the room's peers on other nodes, from a registry listing the local peers were just given. */
+  #learnRemote (room: LocalRoom, peers: Array<{ peerId: string, metadata: Record<string, unknown> }>): void {
+    for (const { peerId, metadata } of peers) if (!room.peers.has(peerId)) room.remote.set(peerId, metadata)
+  }
+
   #dropIfEmpty (roomId: string, room: LocalRoom): void {
-    if (room.peers.size > 0 || this.#rooms.get(roomId) !== room) return
+    if (room.peers.size > 0 || this.#rooms.get(roomId) !== room || this.#opening.has(roomId)) return
     this.#rooms.delete(roomId)
-    void this.backplane?.unwatch(roomId).catch(() => {})
+    this.#letGo(roomId)
+  }
+
+  /** Stops receiving the room's events, unless a join of it is under way. */
+  #letGo (roomId: string): void {
+    if (this.#opening.has(roomId) || this.#rooms.has(roomId)) return
+    this.backplane?.unwatch(roomId).catch((err: unknown) => {
+      this.#log.warn({ err, roomId }, 'room not unwatched; undone when the backplane is back')
+    })
   }
 
   #onFrame (peer: LocalPeer, data: RawData, isBinary: boolean): void {
     if (peer.detached) return
     if (this.#rate !== false && !this.#take(peer, this.#rate)) return
     if (isBinary) return this.#sendError(peer, 'INVALID_MESSAGE', 'binary frames are not accepted')
+    // the limit is in bytes, and checked before decoding: a frame of multi-byte characters has fewer characters than bytes
+    if (byteLength(data) > MAX_FRAME_BYTES) return this.#closeAndLeave(peer, CloseCodes.MESSAGE_TOO_BIG, 'message too big', 'disconnected')
     const text = data.toString()
-    if (text.length > MAX_FRAME_BYTES) return this.#closeAndLeave(peer, CloseCodes.MESSAGE_TOO_BIG, 'message too big', 'disconnected')
     const parsed = parseClientMessage(text)
     if (!parsed.ok) return this.#sendError(peer, parsed.code, parsed.reason, parsed.id)
     this.#handle(peer, parsed.message)
@@ -532,6 +582,7 @@ export class Relay {
     if (event.kind === 'deliver' || event.kind === 'broadcast') this.#queueForHandoff(roomId, event)
     const room = this.#rooms.get(roomId)
     if (room === undefined) return
+    if (event.kind === 'broadcast' && event.frame.startsWith('{"type":"peer-')) this.#notePresence(room, event.frame)
     switch (event.kind) {
       case 'deliver': {
         const peer = room.peers.get(event.to)
@@ -555,6 +606,13 @@ export class Relay {
       case 'close-room':
         return this.#closeLocalRoom(roomId)
     }
+  }
+
+  /** Keeps `remote` in step with the presence the local peers are told of. */
+  #notePresence (room: LocalRoom, frame: string): void {
+    const message = JSON.parse(frame) as ServerMessage
+    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) room.remote.set(message.peer.peerId, message.peer.metadata)
+    else if (message.type === 'peer-left') room.remote.delete(message.peerId)
   }
 
   /** While a hand-off is under way, frames for the peer published after the request are kept for it. */
@@ -595,7 +653,9 @@ export class Relay {
 
   #track (leaving: Promise<void>): void {
     this.#leaving.add(leaving)
-    void leaving.finally(() => this.#leaving.delete(leaving))
+    leaving.catch((err: unknown) => {
+      this.#log.error({ err }, 'departure not handled')
+    }).finally(() => this.#leaving.delete(leaving))
   }
 
   /** Removes a peer from this node without a word to anyone (it was replaced, or moved to another node). */
@@ -680,36 +740,58 @@ export class Relay {
     }
   }
 
-  /** After a backplane outage: re-register the peers this node still hosts and drop the records of those it lost. */
-  async #resync (): Promise<void> {
+  /**
+   * After a backplane outage: re-register the peers this node still hosts, drop the records of those it lost, and
+   * tell the local peers what they missed of the other nodes' peers. Rejects on failure: the backplane retries.
+   */
+  async #resync ({ storeLost }: Reconnection): Promise<void> {
     const backplane = this.backplane
     if (backplane === undefined) return
-    try {
-      const connections = new Set<string>()
-      for (const [roomId, room] of this.#rooms) {
-        for (const peer of [...room.peers.values()]) {
-          connections.add(peer.connection)
-          if (room.record === undefined) continue
-          const outcome = await backplane.restore({ room: room.record, peer: { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }, connection: peer.connection })
-          if (outcome === 'rejoined') {
-            // the other nodes reported it gone while this node was cut off
-            this.#announce(roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
-          } else if (outcome === 'replaced') {
-            this.#forget(peer)
-            peer.socket?.close(CloseCodes.REPLACED, 'replaced')
-          }
+    const connections = new Set<string>()
+    for (const [roomId, room] of [...this.#rooms]) {
+      for (const peer of [...room.peers.values()]) {
+        connections.add(peer.connection)
+        if (room.record === undefined) continue
+        const outcome = await backplane.restore({ room: room.record, peer: { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }, connection: peer.connection })
+        if (outcome === 'rejoined') {
+          // the other nodes reported it gone while this node was cut off
+          this.#announce(roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
+        } else if (outcome === 'replaced') {
+          this.#forget(peer)
+          peer.socket?.close(CloseCodes.REPLACED, 'replaced')
         }
+      }
+      if (this.#rooms.get(roomId) !== room || room.peers.size === 0) {
         this.#dropIfEmpty(roomId, room)
+        continue
       }
-      // peers that left during the outage: this node's own peers were told then, the other nodes' were not
-      const gone = await backplane.forgetOthers(connections)
-      for (const { roomId, peerId } of gone) {
-        await backplane.publish(roomId, { kind: 'broadcast', except: peerId, frame: JSON.stringify({ type: 'peer-left', peerId, reason: 'disconnected' }) })
-      }
-      this.#log.info({ rooms: this.#rooms.size, peers: connections.size, forgotten: gone.length }, 'resynchronised with the backplane')
-    } catch (err) {
-      this.#log.warn({ err }, 'resynchronisation failed; retried on the next reconnection')
+      await this.#catchUpPresence(roomId, room, storeLost)
     }
+    // peers that left during the outage: this node's own peers were told then, the other nodes' were not
+    const gone = await backplane.forgetOthers(connections)
+    for (const { roomId, peerId } of gone) {
+      await backplane.publish(roomId, { kind: 'broadcast', except: peerId, frame: JSON.stringify({ type: 'peer-left', peerId, reason: 'disconnected' }) })
+    }
+    this.#log.info({ rooms: this.#rooms.size, peers: connections.size, forgotten: gone.length }, 'resynchronised with the backplane')
+  }
+
+  /** Announces to the local peers of a room the other nodes' peers that came or went while this node was cut off. */
+  async #catchUpPresence (roomId: string, room: LocalRoom, storeLost: boolean): Promise<void> {
+    const registered = await this.registry.peers(roomId)
+    if (this.#rooms.get(roomId) !== room) return
+    const now = new Map<string, Record<string, unknown>>()
+    for (const { peerId, metadata } of registered) if (!room.peers.has(peerId)) now.set(peerId, metadata)
+    // after Redis lost its data, the other nodes' peers come back as those nodes re-register them: absence proves nothing
+    if (!storeLost) {
+      for (const peerId of room.remote.keys()) {
+        if (!now.has(peerId)) this.#toLocal(roomId, JSON.stringify({ type: 'peer-left', peerId, reason: 'disconnected' } satisfies ServerMessage), '')
+      }
+    }
+    for (const [peerId, metadata] of now) {
+      if (!room.remote.has(peerId)) this.#toLocal(roomId, JSON.stringify({ type: 'peer-joined', peer: { peerId, metadata } } satisfies ServerMessage), '')
+    }
+    if (storeLost) for (const [peerId, metadata] of room.remote) if (!now.has(peerId)) now.set(peerId, metadata)
+    room.remote = now
   }
 
   /** Closes a peer's socket with 4403; the others see `peer-left` with reason `kicked`. */
@@ -744,6 +826,7 @@ export class Relay {
       void this.registry.leave(roomId, peer.peerId, peer.connection).catch(() => {})
     }
     this.#rooms.delete(roomId)
+    this.#letGo(roomId)
   }
 
   /** Number of peers of this node, connected or in their grace period. */
@@ -845,6 +928,16 @@ export function stringifyJson (value: unknown): string {
     }
   }
   return out.join('')
+}
+
+/** Size of a frame as received, without decoding it. */
+function byteLength (data: RawData): number {
+  if (Array.isArray(data)) {
+    let total = 0
+    for (const chunk of data) total += chunk.length
+    return total
+  }
+  return data instanceof ArrayBuffer ? data.byteLength : data.length
 }
 
 function closeCodeFor (code: ErrorCode): number {

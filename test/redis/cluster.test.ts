@@ -1,8 +1,9 @@
 // Two and three server nodes on one real Redis: rooms, presence and relay across nodes.
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
 import { RedisBackplane } from '../../lib/redis-backplane.js'
-import { startServer, TEST_API_KEY, type TestServer } from '../helper.js'
+import { startServer, TEST_API_KEY, TestPeer, type TestServer } from '../helper.js'
 import { startRedis } from '../support/redis.js'
 
 const auth = { authorization: `Bearer ${TEST_API_KEY}` }
@@ -34,6 +35,19 @@ t.test('a room created on node A is visible, listable, joinable and deletable on
   t.equal((await a.app.inject({ method: 'GET', url: '/rooms/shared', headers: auth })).statusCode, 404)
 })
 
+t.test('a room deleted on node B closes its peers on node A: room-closed, then 4404', async (t) => {
+  const servers = await nodes(t, 2)
+  if (servers === undefined) return
+  const [a, b] = servers as [TestServer, TestServer]
+  await a.createRoom({ roomId: 'gone' })
+  const alice = await a.join('gone', 'alice')
+  t.equal((await b.app.inject({ method: 'DELETE', url: '/rooms/gone', headers: auth })).statusCode, 204)
+  t.same(await alice.next(undefined, 10_000), { type: 'room-closed', roomId: 'gone' })
+  t.same(await alice.closed, { code: 4404, reason: 'room closed' })
+  t.equal((await a.app.inject({ method: 'GET', url: '/rooms/gone', headers: auth })).statusCode, 404)
+  t.same((a.app.signalling.relay.backplane as RedisBackplane).watchedRooms, [], 'node A let go of the room')
+})
+
 t.test('peers on two nodes see each other and relay every type both ways, in order', async (t) => {
   const servers = await nodes(t, 2)
   if (servers === undefined) return
@@ -62,10 +76,15 @@ t.test('peers on two nodes see each other and relay every type both ways, in ord
   t.same(await alice.next('peer-left'), { type: 'peer-left', peerId: 'bob', reason: 'left' })
 })
 
-t.test('messages go only to the nodes that host the room\'s peers', async (t) => {
-  const servers = await nodes(t, 3)
-  if (servers === undefined) return
-  const [a, b, c] = servers as [TestServer, TestServer, TestServer]
+t.test('messages go only to the nodes that host the room\'s peers; a failed join leaves no subscription behind', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === undefined) return
+  const options = { redis: { url: redis.url, keyPrefix: 'test:', nodeTtl: 2000 } }
+  const [a, b, c] = [await startServer(t, options), await startServer(t, options), await startServer(t, options)]
+  // Redis's own count of subscribers, not only what the nodes believe
+  const client = new Redis(redis.url)
+  t.teardown(() => { client.disconnect() })
+  const numsub = async (roomId: string): Promise<number> => Number((await client.call('PUBSUB', 'NUMSUB', `test:room:${roomId}`) as [string, number])[1])
   await a.createRoom({ roomId: 'ab' })
   await a.createRoom({ roomId: 'other' })
   const alice = await a.join('ab', 'alice')
@@ -75,12 +94,24 @@ t.test('messages go only to the nodes that host the room\'s peers', async (t) =>
   t.same(watched(a), ['ab'])
   t.same(watched(b), ['ab'])
   t.same(watched(c), ['other'], 'node C does not subscribe to a room it has no peers in')
+  t.equal(await numsub('ab'), 2)
+  t.equal(await numsub('other'), 1)
   alice.send({ type: 'message', to: 'bob', data: 'hi' })
   await bob.next('message')
   bob.send({ type: 'leave' })
   await alice.next('peer-left')
   await sleep(100)
   t.same(watched(b), [], 'node B unsubscribes when its last peer of the room leaves')
+  t.equal(await numsub('ab'), 1, 'Redis counts only node A')
+
+  // bob's session is over: resuming it on node C fails once no node hands it over
+  const resumeToken = encodeURIComponent(bob.welcome?.resumeToken as string)
+  const late = await TestPeer.connect(t, `${c.wsUrl}?token=${resumeToken}&lastSeq=${bob.lastSeq}`)
+  t.equal((await late.next('error', 10_000)).code, 'SESSION_EXPIRED')
+  t.equal((await late.closed).code, 4410)
+  await sleep(100)
+  t.same(watched(c), ['other'], 'node C let go of the room of the failed resume')
+  t.equal(await numsub('ab'), 1, 'Redis still counts only node A')
 })
 
 t.test('kick, replace and room expiry work across nodes', async (t) => {
