@@ -66,6 +66,12 @@ t.test('routes live under the prefix, next to the host app\'s own @fastify/jwt a
   const { token } = await app.signalling.issueToken('p', { peerId: 'a' })
   const peer = await TestPeer.connect(t, `ws://127.0.0.1:${port}/signalling/ws?token=${token}`)
   t.match(await peer.next('welcome'), { peerId: 'a', roomId: 'p' })
+  // the host's @fastify/websocket keeps ws's 100 MiB limit; the relay still refuses a frame over 64 KiB in bytes
+  // (about 30,000 characters, 90,000 bytes)
+  const frame = JSON.stringify({ type: 'message', data: '€'.repeat(30_000) })
+  t.ok(frame.length < 64 * 1024 && Buffer.byteLength(frame) > 64 * 1024)
+  peer.socket.send(frame)
+  t.equal((await peer.closed).code, 1009, 'closed with 1009')
 })
 
 t.test('a host @fastify/websocket with a large maxPayload or compression is reported in the log', async (t) => {
