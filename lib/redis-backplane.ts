@@ -129,6 +129,12 @@ redis.call('SADD', KEYS[5], ARGV[1] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[4])
 if redis.call('DEL', ARGV[9] .. 'reaped:' .. ARGV[4]) == 1 then return 'rejoined' end
 return 'restored'`
 
+// Kicks live in the room's own hash (field `kicked:<peerId>`), so they go with the room; never recreate a deleted room.
+const KICK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'kicked:' .. ARGV[1], ARGV[2])
+return 1`
+
 // Checks membership and publishes in one step, on the one ordered connection: per-sender order holds.
 const DELIVER = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -137,6 +143,7 @@ return 1`
 
 interface Scripts {
   sigCreate: (...args: Array<string | number>) => Promise<number>
+  sigKick: (...args: Array<string | number>) => Promise<number>
   sigJoin: (...args: Array<string | number>) => Promise<string[]>
   sigLeave: (...args: Array<string | number>) => Promise<number>
   sigDelete: (...args: Array<string | number>) => Promise<number>
@@ -194,7 +201,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     // resubscribed by the recovery, not by ioredis: its own resubscription could not be caught if it failed, and
     // would bring back rooms unwatched while Redis was away
     this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: `signalling-${this.nodeId}-events` })
-    const scripts = { sigCreate: [3, CREATE], sigJoin: [4, JOIN], sigLeave: [4, LEAVE], sigDelete: [4, DELETE], sigSweep: [2, SWEEP_EXPIRED], sigReap: [3, REAP], sigRestore: [5, RESTORE], sigDeliver: [1, DELIVER] } as const
+    const scripts = { sigCreate: [3, CREATE], sigJoin: [4, JOIN], sigLeave: [4, LEAVE], sigDelete: [4, DELETE], sigSweep: [2, SWEEP_EXPIRED], sigReap: [3, REAP], sigRestore: [5, RESTORE], sigDeliver: [1, DELIVER], sigKick: [1, KICK] } as const
     for (const [name, [numberOfKeys, lua]] of Object.entries(scripts)) this.#redis.defineCommand(name, { numberOfKeys, lua })
     for (const connection of [this.#redis, this.#subscriber]) {
       connection.on('error', (err: Error) => { if (!this.#wasDown) this.#log.warn({ err: err.message }, 'redis connection error') })
@@ -450,6 +457,17 @@ export class RedisBackplane implements RoomRegistry, Backplane {
         this.#key('room', roomId, 'peers'), this.#key('expiry'), this.#key('room', roomId), this.#key('node', this.nodeId, 'peers'),
         peerId, connection, roomId, Date.now()
       ) === 1
+    })
+  }
+
+  async recordKick (roomId: string, peerId: string, at: number): Promise<void> {
+    await this.#store(async () => await this.#redis.sigKick(this.#key('room', roomId), peerId, at))
+  }
+
+  async kickedAt (roomId: string, peerId: string): Promise<number | undefined> {
+    return await this.#store(async () => {
+      const at = await this.#redis.hget(this.#key('room', roomId), `kicked:${peerId}`)
+      return at === null ? undefined : Number(at)
     })
   }
 

@@ -46,6 +46,8 @@ export interface RelayOptions {
   /** A peer whose socket buffers more than this many bytes unread is closed with 1013 (default 1 MiB). */
   maxBufferedBytes?: number
   resume?: Partial<ResumeOptions>
+  /** Seconds of clock difference allowed between the node that issued a token and the one that created its room (default 5). */
+  clockSkew?: number
 }
 
 export interface MessageRate {
@@ -169,6 +171,7 @@ export class Relay {
   readonly #rate: MessageRate | false
   readonly #maxBufferedBytes: number
   readonly #resume: ResumeOptions
+  readonly #clockSkew: number
   readonly #handoffs = new Map<string, HandoffWait>()
   /** Joins under way, by room: the room stays watched until they are done. */
   readonly #opening = new Map<string, number>()
@@ -188,6 +191,7 @@ export class Relay {
     this.#rate = options.messageRate === false ? false : { ...DEFAULT_MESSAGE_RATE, ...options.messageRate }
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     this.#resume = { ...DEFAULT_RESUME, ...options.resume }
+    this.#clockSkew = options.clockSkew ?? 5
     if (options.heartbeatInterval > 0) {
       this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatInterval)
       this.#heartbeat.unref()
@@ -209,8 +213,15 @@ export class Relay {
   /** Checks, before the upgrade, that the room exists and has a place for this peer. */
   async admit (claims: JoinClaims): Promise<void> {
     if (this.#draining) throw signallingError('SERVICE_UNAVAILABLE', 'the server is restarting; connect again')
-    const room = await this.registry.get(claims.room)
+    const [room, kickedAt] = await Promise.all([this.registry.get(claims.room), this.registry.kickedAt(claims.room, claims.sub)])
     if (room === undefined) throw signallingError('ROOM_NOT_FOUND', claims.room)
+    // a token of an earlier room of the same id, or one a kicked peer held, no longer admits
+    if (claims.iat + this.#clockSkew < Math.floor(Date.parse(room.createdAt) / 1000)) {
+      throw signallingError('UNAUTHORIZED', 'the join token was issued before the room was created')
+    }
+    if (kickedAt !== undefined && claims.iat <= kickedAt) {
+      throw signallingError('UNAUTHORIZED', 'the peer was removed from the room; a token issued after that admits it again')
+    }
     if (room.peerCount >= room.maxPeers && !await this.registry.hasPeer(claims.room, claims.sub)) {
       throw signallingError('ROOM_FULL', claims.room)
     }
@@ -798,9 +809,13 @@ export class Relay {
   async kick (roomId: string, peerId: string): Promise<void> {
     if (await this.registry.get(roomId) === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
     const peer = this.#rooms.get(roomId)?.peers.get(peerId)
+    if (peer === undefined && (this.backplane === undefined || !await this.registry.hasPeer(roomId, peerId))) {
+      throw signallingError('PEER_NOT_FOUND', peerId)
+    }
+    // recorded first, so that the kicked client cannot come straight back with the token it holds
+    await this.registry.recordKick(roomId, peerId, Math.floor(Date.now() / 1000))
     if (peer !== undefined) return this.#closeAndLeave(peer, CloseCodes.KICKED, 'kicked', 'kicked')
-    if (this.backplane === undefined || !await this.registry.hasPeer(roomId, peerId)) throw signallingError('PEER_NOT_FOUND', peerId)
-    await this.backplane.publish(roomId, { kind: 'kick', peerId }).catch(() => {
+    await this.backplane!.publish(roomId, { kind: 'kick', peerId }).catch(() => {
       throw signallingError('BACKPLANE_UNAVAILABLE', 'the node of the peer cannot be reached')
     })
   }

@@ -29,6 +29,10 @@ export interface RoomRegistry {
   join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult>
   /** Removes a member if `connection` still holds it; an empty room starts its expiry countdown. */
   leave (roomId: string, peerId: string, connection: string): Promise<boolean>
+  /** Records that `peerId` was kicked at `at` (unix seconds): tokens issued until then no longer admit it. */
+  recordKick (roomId: string, peerId: string, at: number): Promise<void>
+  /** When `peerId` was last kicked from the room (unix seconds), if ever; kicks go with the room. */
+  kickedAt (roomId: string, peerId: string): Promise<number | undefined>
   /** Called after a room was deleted because it stayed empty for its `emptyTimeout`. */
   onExpired (listener: (roomId: string) => void): void
   close (): Promise<void>
@@ -38,6 +42,7 @@ interface MemoryRoom {
   record: RoomRecord
   peers: Map<string, PeerSummary & { connection: string }>
   expiry?: NodeJS.Timeout
+  kicks?: Map<string, number>
 }
 
 /** Rooms in this process's memory: nothing to install, one node only. */
@@ -96,6 +101,17 @@ export class MemoryRoomRegistry implements RoomRegistry {
     room.peers.delete(peerId)
     if (room.peers.size === 0) this.#scheduleExpiry(room, room.record.emptyTimeout)
     return true
+  }
+
+  async recordKick (roomId: string, peerId: string, at: number): Promise<void> {
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) return
+    room.kicks ??= new Map()
+    room.kicks.set(peerId, at)
+  }
+
+  async kickedAt (roomId: string, peerId: string): Promise<number | undefined> {
+    return this.#rooms.get(roomId)?.kicks?.get(peerId)
   }
 
   onExpired (listener: (roomId: string) => void): void {

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import type { AuthOptions } from './auth.js'
 import { signallingError } from '../lib/errors.js'
 import { joinClaims, RESUME_AUDIENCE, RESUME_TOKEN_TTL, type JoinClaims } from '../lib/join-token.js'
 import { iceServersFor, parseIceConfig, type IceConfigInput } from '../lib/ice-servers.js'
@@ -15,7 +16,7 @@ import {
   TOKEN_DEFAULTS, TokenBody, type Room, type RoomDetails, type TokenReply
 } from '../lib/schemas.js'
 
-export interface SignallingCoreOptions {
+export interface SignallingCoreOptions extends Pick<AuthOptions, 'clockSkew'> {
   /** Where rooms live; the in-memory registry by default. Ignored when `redis` is set. */
   registry?: RoomRegistry
   /** Rooms and routing on Redis, so that several nodes serve the same rooms: a URL or the full options. */
@@ -88,6 +89,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     messageRate: options.messageRate === false ? false : { ...DEFAULT_MESSAGE_RATE, ...options.messageRate },
     maxBufferedBytes: options.maxBufferedBytes,
     resume: options.resume,
+    clockSkew: options.clockSkew,
     resumeToken: (peerId, roomId, metadata) =>
       fastify.signallingAuth.signJoinToken(joinClaims(roomId, peerId, RESUME_TOKEN_TTL, metadata, Date.now(), RESUME_AUDIENCE)),
     log: fastify.log,

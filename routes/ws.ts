@@ -44,7 +44,7 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
       }),
       response: {
         101: { description: 'Switching protocols: the socket is open and `welcome` follows', type: 'null' },
-        401: { ...ErrorReply, description: 'Missing, malformed, expired or wrongly signed token' },
+        401: { ...ErrorReply, description: 'Missing, malformed, expired or wrongly signed token; or one issued before its room was created, or before its peer was kicked' },
         403: { ...ErrorReply, description: 'ROOM_FULL, or ORIGIN_NOT_ALLOWED' },
         404: { ...ErrorReply, description: 'ROOM_NOT_FOUND' },
         429: { ...ErrorReply, description: 'RATE_LIMITED: too many upgrade attempts from this address' },

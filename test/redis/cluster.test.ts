@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { RedisBackplane } from '../../lib/redis-backplane.js'
-import { startServer, TEST_API_KEY, TestPeer, type TestServer } from '../helper.js'
+import { startServer, TEST_API_KEY, TestPeer, upgradeStatus, type TestServer } from '../helper.js'
 import { startRedis } from '../support/redis.js'
 
 const auth = { authorization: `Bearer ${TEST_API_KEY}` }
@@ -112,6 +112,25 @@ t.test('messages go only to the nodes that host the room\'s peers; a failed join
   await sleep(100)
   t.same(watched(c), ['other'], 'node C let go of the room of the failed resume')
   t.equal(await numsub('ab'), 1, 'Redis still counts only node A')
+})
+
+t.test('a peer kicked through node A cannot come back on node B with the token it held', async (t) => {
+  const servers = await nodes(t, 2)
+  if (servers === undefined) return
+  const [a, b] = servers as [TestServer, TestServer]
+  await a.createRoom({ roomId: 'r' })
+  const { token } = await a.issueToken('r', { peerId: 'bob' })
+  const bob = await TestPeer.connect(t, `${b.wsUrl}?token=${token}`)
+  await bob.next('welcome')
+  t.equal((await a.app.inject({ method: 'DELETE', url: '/rooms/r/peers/bob', headers: auth })).statusCode, 204)
+  t.same(await bob.closed, { code: 4403, reason: 'kicked' })
+  const again = await upgradeStatus(`${b.wsUrl}?token=${token}`)
+  t.equal(again.status, 401)
+  t.match(JSON.parse(again.body), { code: 'UNAUTHORIZED', message: /removed from the room/ })
+  // the kick goes with the room: a room created again under the same id starts with none
+  t.equal((await b.app.inject({ method: 'DELETE', url: '/rooms/r', headers: auth })).statusCode, 204)
+  await b.createRoom({ roomId: 'r' })
+  t.equal(await b.app.signalling.relay.registry.kickedAt('r', 'bob'), undefined)
 })
 
 t.test('kick, replace and room expiry work across nodes', async (t) => {

@@ -48,8 +48,18 @@ t.test('an expired token says so in its error message', async (t) => {
 t.test('a token expired by less than the clock skew is still accepted', async (t) => {
   const server = await startServer(t)
   await server.createRoom({ roomId: 'r' })
-  const { status } = await upgradeStatus(`${server.wsUrl}?token=${sign(claims({ iat: now() - 60, exp: now() - 1 }))}`)
+  const { status } = await upgradeStatus(`${server.wsUrl}?token=${sign(claims({ iat: now() - 3, exp: now() - 1 }))}`)
   t.equal(status, 101)
+})
+
+t.test('a token issued before its room was created (a deleted room of the same id) is refused', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const old = await upgradeStatus(`${server.wsUrl}?token=${sign(claims({ iat: now() - 60, exp: now() + 60 }))}`)
+  t.equal(old.status, 401)
+  t.match(JSON.parse(old.body), { code: 'UNAUTHORIZED', message: /issued before the room was created/ })
+  // within the allowed clock skew, a token issued just before the room is still good
+  t.equal((await upgradeStatus(`${server.wsUrl}?token=${sign(claims({ iat: now() - 3, exp: now() + 60 }))}`)).status, 101)
 })
 
 t.test('the token is also accepted as Authorization: Bearer', async (t) => {

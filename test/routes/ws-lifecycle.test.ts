@@ -1,7 +1,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
-import { startServer, TEST_API_KEY, TestPeer } from '../helper.js'
+import { startServer, TEST_API_KEY, TestPeer, upgradeStatus } from '../helper.js'
 
 const auth = { authorization: `Bearer ${TEST_API_KEY}` }
 
@@ -65,6 +65,27 @@ t.test('kick: the peer is closed with 4403 and the others get peer-left (kicked)
   t.same(await b.next('peer-left'), { type: 'peer-left', peerId: 'a', reason: 'kicked' })
   await b.settle()
   t.equal(b.received.filter((m) => m.type === 'peer-left').length, 0, 'reported once')
+})
+
+t.test('a kicked peer cannot come back with the token it held; a token issued after the kick admits it', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const { token } = await server.issueToken('r', { peerId: 'a' })
+  const a = await TestPeer.connect(t, `${server.wsUrl}?token=${token}`)
+  const welcome = await a.next('welcome')
+  t.equal((await server.app.inject({ method: 'DELETE', url: '/rooms/r/peers/a', headers: auth })).statusCode, 204)
+  t.same(await a.closed, { code: 4403, reason: 'kicked' })
+  const again = await upgradeStatus(`${server.wsUrl}?token=${token}`)
+  t.equal(again.status, 401, 'the old join token is refused')
+  t.match(JSON.parse(again.body), { code: 'UNAUTHORIZED', message: /removed from the room/ })
+  const resume = await upgradeStatus(`${server.wsUrl}?token=${welcome.resumeToken}&lastSeq=0`)
+  t.equal(resume.status, 401, 'so is its resume token')
+  // tokens carry whole seconds: one issued in the second of the kick still counts as issued before it
+  const kickedSecond = Math.floor(Date.now() / 1000)
+  while (Math.floor(Date.now() / 1000) === kickedSecond) await new Promise((resolve) => setTimeout(resolve, 50))
+  const fresh = await server.issueToken('r', { peerId: 'a' })
+  const back = await TestPeer.connect(t, `${server.wsUrl}?token=${fresh.token}`)
+  t.match(await back.next('welcome'), { peerId: 'a', resumed: false })
 })
 
 t.test('deleting a room sends room-closed to every peer, then closes them with 4404', async (t) => {
