@@ -509,13 +509,12 @@ export class Relay {
       case 'leave':
         return this.#closeAndLeave(peer, CloseCodes.NORMAL, 'left', 'left')
       case 'message':
-        this.#metrics.relayed('message')
         if (message.to === undefined) {
+          this.#metrics.relayed('message')
           return this.#announce(peer.roomId, relayFrame('message', peer.peerId, message.data), peer.peerId, peer, message.id)
         }
         return this.#toPeer(peer, message.to, message.type, message.data, message.id)
       default:
-        this.#metrics.relayed(message.type)
         return this.#toPeer(peer, message.to, message.type, message.data, message.id)
     }
   }
@@ -524,11 +523,17 @@ export class Relay {
     if (to === from.peerId) return this.#sendError(from, 'PEER_NOT_FOUND', to, id)
     const frame = relayFrame(type, from.peerId, data)
     const target = this.#rooms.get(from.roomId)?.peers.get(to)
-    if (target !== undefined) return this.#deliver(target, frame)
+    if (target !== undefined) {
+      this.#metrics.relayed(type)
+      return this.#deliver(target, frame)
+    }
     if (this.backplane === undefined) return this.#sendError(from, 'PEER_NOT_FOUND', to, id)
     // one ordered round trip on the backplane both checks membership and publishes, so per-sender order holds
     this.backplane.sendToPeer(from.roomId, to, frame).then(
-      (found) => { if (!found) this.#sendError(from, 'PEER_NOT_FOUND', to, id) },
+      (found) => {
+        if (found) this.#metrics.relayed(type)
+        else this.#sendError(from, 'PEER_NOT_FOUND', to, id)
+      },
       () => this.#sendError(from, 'BACKPLANE_UNAVAILABLE', 'the peer is on another node', id)
     )
   }
