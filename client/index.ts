@@ -6,7 +6,8 @@ export type {
   CloseEvent,
   ClientState,
   WebSocketLike,
-  WebSocketConstructor
+  WebSocketConstructor,
+  TokenSource
 } from './signalling-client.js'
 export {
   backoffDelay,

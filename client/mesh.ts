@@ -1,7 +1,7 @@
 // A full mesh of RTCPeerConnections over a SignallingClient, negotiated with W3C "perfect negotiation".
 import { TypedEmitter } from './typed-emitter.js'
 import type { SignallingClient, SignallingClientEvents } from './signalling-client.js'
-import type { PeerLeftReason, RelayedMessage, WelcomeMessage } from './protocol.js'
+import type { IceServersMessage, PeerLeftReason, RelayedMessage, WelcomeMessage } from './protocol.js'
 
 export type RTCPeerConnectionConstructor = new (configuration?: RTCConfiguration) => RTCPeerConnection
 
@@ -9,8 +9,8 @@ export interface MeshOptions {
   /** The RTCPeerConnection implementation: default `globalThis.RTCPeerConnection`; `@roamhq/wrtc`'s in Node. */
   RTCPeerConnection?: RTCPeerConnectionConstructor
   /**
-   * Configuration of every connection. When it has no `iceServers` and the server's `welcome` carries
-   * some (e.g. TURN credentials), those are used.
+   * Configuration of every connection. When it has no `iceServers`, the server's are used (from `welcome`),
+   * and TURN credentials among them are refreshed before they expire.
    */
   configuration?: RTCConfiguration
   /**
@@ -23,13 +23,19 @@ export interface MeshOptions {
   streams?: MediaStream[]
 }
 
-/** Why a peer connection went away: the server's reasons, or `bye` when the remote closed its mesh. */
-export type MeshPeerLeftReason = PeerLeftReason | 'bye'
+/**
+ * Why a peer connection went away: the server's reasons, `bye` when the remote closed its mesh, or
+ * `replaced` also when the server announced the peer as joining again while a connection to it was open.
+ */
+export type MeshPeerLeftReason = PeerLeftReason | 'bye' | 'replaced'
 
 export type MeshEvents = {
   /** The connection to a peer is up (and its shared data channel open, when there is one). Once per connection. */
   peer: { peerId: string, metadata: Record<string, unknown>, pc: RTCPeerConnection }
-  /** A peer we had a connection with left or said `bye`; its connection is already closed and removed. */
+  /**
+   * A peer we had a connection with left, said `bye`, or joined again (`replaced`: its new connection
+   * follows); the old connection is already closed and removed.
+   */
   'peer-left': { peerId: string, reason: MeshPeerLeftReason }
   track: { peerId: string, track: MediaStreamTrack, streams: readonly MediaStream[] }
   /** A data channel the remote side created (not the shared negotiated one). */
@@ -55,6 +61,9 @@ interface PeerLink {
   pendingCandidates: RTCIceCandidateInit[]
   announced: boolean
   closed: boolean
+  /** A description or candidates the client refused to send (socket down): recovered after a resume. */
+  lostDescription: boolean
+  lostCandidates: boolean
 }
 
 interface DescriptionData { type: RTCSdpType, sdp?: string }
@@ -94,6 +103,13 @@ async function setLocal (pc: RTCPeerConnection, kind: 'offer' | 'answer', iceRes
   return true
 }
 
+function hasCredentials (servers: readonly RTCIceServer[] | undefined): boolean {
+  return servers?.some((server) => server.username !== undefined || server.credential !== undefined) === true
+}
+
+/** Share of the TURN credentials' lifetime after which fresh ones are asked for. */
+const ICE_REFRESH_AT = 0.8
+
 function candidateInit (candidate: RTCIceCandidate): RTCIceCandidateInit {
   // Built by hand rather than toJSON(): not every implementation has it.
   const init: RTCIceCandidateInit = {
@@ -122,8 +138,9 @@ function candidateInit (candidate: RTCIceCandidate): RTCIceCandidateInit {
  *
  * Create the Mesh before `client.connect()`, so it sees the first `welcome` and every offer. When the
  * client reconnects, the others have seen this peer leave and have closed their side, so every
- * connection is rebuilt from the new `welcome` (unless the server reports `resumed`). When the client
- * closes for good, the mesh closes too.
+ * connection is rebuilt from the new `welcome` (unless the server reports `resumed`). After a resume,
+ * signalling this side could not send meanwhile is made up for (see `#recover`). When the client closes
+ * for good, the mesh closes too.
  */
 export class Mesh extends TypedEmitter<MeshEvents> {
   readonly #client: SignallingClient
@@ -133,7 +150,14 @@ export class Mesh extends TypedEmitter<MeshEvents> {
   readonly #streams: MediaStream[]
   readonly #links = new Map<string, PeerLink>()
   readonly #unsubscribe: Array<() => void> = []
+  /** The app gave no `iceServers`: the server's are used, and refreshed. */
+  readonly #serverIceServers: boolean
   #iceServers: RTCIceServer[] | undefined
+  /** Lifetime of the server's TURN credentials in seconds, once an `ice-servers` answer told it. */
+  #iceTtl: number | undefined
+  #iceTimer: ReturnType<typeof setTimeout> | undefined
+  /** A resumed `welcome` came; the next `pong` marks the end of the replay that follows it. */
+  #awaitingReplay = false
   #closed = false
 
   constructor (client: SignallingClient, options: MeshOptions = {}) {
@@ -146,19 +170,23 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     this.#client = client
     this.#RTCPeerConnection = Impl
     this.#configuration = options.configuration ?? {}
+    this.#serverIceServers = this.#configuration.iceServers === undefined
     this.#dataChannel = options.dataChannel ?? 'data'
     this.#streams = [...(options.streams ?? [])]
 
     this.#listen('welcome', (welcome) => this.#onWelcome(welcome))
     this.#listen('peer-joined', ({ peer }) => {
-      // A stale connection under a peerId that joins again: the newcomer will offer afresh.
-      this.#closeLink(peer.peerId)
+      // A stale connection under a peerId that joins again: the newcomer will offer afresh. The app
+      // showed that peer as connected, so it hears of the old connection's end.
+      this.#closeLink(peer.peerId, 'replaced')
     })
     this.#listen('peer-left', ({ peerId, reason }) => this.#closeLink(peerId, reason))
     this.#listen('bye', ({ from }) => this.#closeLink(from, 'bye'))
     this.#listen('offer', (message) => this.#onDescription(message))
     this.#listen('answer', (message) => this.#onDescription(message))
     this.#listen('candidate', (message) => this.#onCandidate(message))
+    this.#listen('ice-servers', (message) => this.#onIceServers(message))
+    this.#listen('pong', () => this.#onReplayed())
     this.#listen('close', (event) => {
       if (!event.willReconnect) this.close()
     })
@@ -214,6 +242,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
   close (): void {
     if (this.#closed) return
     this.#closed = true
+    clearTimeout(this.#iceTimer)
     for (const unsubscribe of this.#unsubscribe) unsubscribe()
     for (const peerId of [...this.#links.keys()]) {
       this.#client.bye(peerId)
@@ -221,7 +250,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     }
   }
 
-  #listen<K extends 'welcome' | 'peer-joined' | 'peer-left' | 'bye' | 'offer' | 'answer' | 'candidate' | 'close'> (
+  #listen<K extends 'welcome' | 'peer-joined' | 'peer-left' | 'bye' | 'offer' | 'answer' | 'candidate' | 'close' | 'ice-servers' | 'pong'> (
     event: K,
     listener: (payload: SignallingClientEvents[K]) => void
   ): void {
@@ -230,14 +259,98 @@ export class Mesh extends TypedEmitter<MeshEvents> {
   }
 
   #onWelcome (welcome: WelcomeMessage): void {
-    this.#iceServers = welcome.iceServers
     const present = new Set(welcome.peers.map((peer) => peer.peerId))
     for (const peerId of [...this.#links.keys()]) {
       if (welcome.resumed !== true || !present.has(peerId)) this.#closeLink(peerId, 'disconnected')
     }
+    if (this.#serverIceServers) {
+      this.#useIceServers(welcome.iceServers)
+      this.#scheduleIceRefresh()
+    }
     for (const peer of welcome.peers) {
       if (!this.#links.has(peer.peerId)) this.#createLink(peer.peerId)
     }
+    if (welcome.resumed === true && this.#links.size > 0) {
+      // The server replays what this peer missed right after `welcome`; a pong comes after all of it.
+      this.#awaitingReplay = this.#client.ping()
+    }
+  }
+
+  #onReplayed (): void {
+    if (!this.#awaitingReplay) return
+    this.#awaitingReplay = false
+    // Behind the replayed descriptions still being applied.
+    for (const link of this.#links.values()) this.#enqueue(link, async () => this.#recover(link))
+  }
+
+  /**
+   * After a resume, with the replay applied: signalling sent while the socket was down was refused, and
+   * what was sent just before the drop may have been lost in flight; either can leave a negotiation
+   * waiting forever (typically the ICE-restart offer made because the network went away).
+   */
+  #recover (link: PeerLink): void {
+    const { pc } = link
+    const { lostDescription, lostCandidates } = link
+    link.lostDescription = false
+    link.lostCandidates = false
+    if (link.makingOffer) return // #negotiate sends that offer itself
+    if (pc.signalingState === 'have-local-offer') {
+      // Still unanswered after the replay: the other side may never have had it. Its SDP carries the
+      // candidates gathered so far. Had the offer arrived, a duplicate is answered again and the extra
+      // answer ignored here.
+      this.#sendLocalDescription(link)
+      return
+    }
+    // Other states are mid-way through applying a remote offer: the answer goes out when ready.
+    if (pc.signalingState !== 'stable') return
+    if (lostDescription && pc.localDescription?.type === 'answer') {
+      // The other side waits for this answer (an answer that arrives after all is ignored there).
+      this.#sendLocalDescription(link)
+    }
+    if (lostCandidates && pc.iceConnectionState !== 'connected' && pc.iceConnectionState !== 'completed') {
+      // The other side may lack the candidates it needs; new ones come with an ICE restart.
+      this.#restartIce(link)
+    }
+  }
+
+  /** Takes the server's ICE servers (when the app gave none) for new connections and the open ones. */
+  #useIceServers (iceServers: RTCIceServer[] | undefined): void {
+    const changed = JSON.stringify(iceServers) !== JSON.stringify(this.#iceServers)
+    this.#iceServers = iceServers
+    if (iceServers === undefined || !changed) return
+    for (const link of this.#links.values()) {
+      try {
+        link.pc.setConfiguration({ ...link.pc.getConfiguration(), iceServers })
+      } catch (err) {
+        this.#fail(link, err)
+      }
+    }
+  }
+
+  #onIceServers ({ iceServers, ttl }: IceServersMessage): void {
+    if (!this.#serverIceServers) return
+    this.#iceTtl = ttl
+    this.#useIceServers(iceServers)
+    this.#scheduleIceRefresh()
+  }
+
+  // TURN credentials expire after the server's ttl: fresh ones are asked for before that, so that ICE
+  // restarts and new relays keep working in long calls.
+  #scheduleIceRefresh (): void {
+    clearTimeout(this.#iceTimer)
+    this.#iceTimer = undefined
+    if (this.#closed || !hasCredentials(this.#iceServers)) return
+    // `welcome` does not say how long its credentials last; the answer to a refresh does.
+    if (this.#iceTtl === undefined) {
+      this.#client.refreshIceServers()
+      return
+    }
+    if (!(this.#iceTtl > 0)) return
+    // If the socket is down when this fires, the next `welcome` brings fresh credentials and a new timer.
+    this.#iceTimer = setTimeout(() => {
+      this.#iceTimer = undefined
+      this.#client.refreshIceServers()
+    }, this.#iceTtl * 1000 * ICE_REFRESH_AT)
   }
 
   #createLink (peerId: string): PeerLink {
@@ -259,19 +372,21 @@ export class Mesh extends TypedEmitter<MeshEvents> {
       chain: Promise.resolve(),
       pendingCandidates: [],
       announced: false,
-      closed: false
+      closed: false,
+      lostDescription: false,
+      lostCandidates: false
     }
     this.#links.set(peerId, link)
 
     pc.onnegotiationneeded = () => { void this.#negotiate(link) }
     pc.onicecandidate = ({ candidate }) => {
       // A null candidate marks the end of gathering; peers do fine without it being relayed.
-      if (candidate !== null && !link.closed) this.#client.candidate(peerId, candidateInit(candidate))
+      if (candidate === null || link.closed) return
+      if (!this.#client.candidate(peerId, candidateInit(candidate))) link.lostCandidates = true
     }
     pc.oniceconnectionstatechange = () => {
       if (link.closed || pc.iceConnectionState !== 'failed') return
-      if (typeof pc.restartIce === 'function') pc.restartIce() // fires negotiationneeded
-      else void this.#negotiate(link, true)
+      this.#restartIce(link)
     }
     pc.onconnectionstatechange = () => {
       if (link.closed) return
@@ -320,11 +435,19 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     }
   }
 
+  #restartIce (link: PeerLink): void {
+    if (typeof link.pc.restartIce === 'function') link.pc.restartIce() // fires negotiationneeded
+    else void this.#negotiate(link, true)
+  }
+
   #sendLocalDescription (link: PeerLink): void {
     if (link.closed) return
     const description = describe(link.pc.localDescription)
-    if (description?.type === 'offer') this.#client.offer(link.peerId, description)
-    else if (description?.type === 'answer') this.#client.answer(link.peerId, description)
+    let sent = true
+    if (description?.type === 'offer') sent = this.#client.offer(link.peerId, description)
+    else if (description?.type === 'answer') sent = this.#client.answer(link.peerId, description)
+    // The socket is down: sent again once the session is resumed (see #recover).
+    if (!sent) link.lostDescription = true
   }
 
   #onDescription ({ from, data }: RelayedMessage<'offer' | 'answer'>): void {

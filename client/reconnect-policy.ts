@@ -17,9 +17,12 @@ export interface ReconnectOptions {
   /**
    * Closes in a row before the socket ever opened, after which the client gives up. This is how an HTTP
    * refusal of the upgrade (401 bad token, 404 room gone) is detected where the WebSocket implementation
-   * hides the status, as browsers do (they report a plain close 1006). Not applied when the status is
-   * known (the `ws` package's 'unexpected-response'), since then a refused connection (server down) is
-   * told apart from a refused upgrade. Default 5.
+   * hides the status, as browsers do (they report a plain close 1006). Applied only while joining: before
+   * the first `welcome`, and after the server refused to resume the session (4410). Once a session exists
+   * such a run is far likelier a network or server outage, and the client keeps trying (a resume that has
+   * become impossible is answered 4410, not refused). Not applied either when the status is known (the
+   * `ws` package's 'unexpected-response'), since then a refused connection (server down) is told apart
+   * from a refused upgrade. Default 5.
    */
   maxFailedOpens: number
 }

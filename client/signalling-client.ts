@@ -35,11 +35,18 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
+/**
+ * A join token, or a function that supplies one. The function is called each time the client joins with
+ * the join token (the first connection, reconnections before the first `welcome`, and the fresh join after
+ * the server refused a resume with 4410), so that it can fetch a token that has not expired.
+ */
+export type TokenSource = string | (() => string | Promise<string>)
+
 export interface SignallingClientOptions {
   /** The `/ws` URL, e.g. `wss://example.com/ws`. Its query parameters are kept; `token` is added. */
   url: string
-  /** A join token from `POST /rooms/{roomId}/tokens` (or the host app's `issueToken`). */
-  token: string
+  /** A join token from `POST /rooms/{roomId}/tokens` (or the host app's `issueToken`), or a function returning one. */
+  token: TokenSource
   /** WebSocket implementation; default `globalThis.WebSocket`. In Node 20 pass `ws`'s default export. */
   WebSocket?: WebSocketConstructor
   /** Reconnection after an abnormal close; `false` disables it. Missing fields take the defaults. */
@@ -138,6 +145,11 @@ interface PendingRequest {
 }
 
 const OPEN = 1
+
+function describeError (err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}
+
 const SERVER_TYPES = new Set<string>([
   'welcome', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'bye', 'message', 'error',
   'room-closed', 'pong', 'ice-servers'
@@ -154,11 +166,16 @@ const SERVER_TYPES = new Set<string>([
  */
 export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
   readonly #url: string
-  readonly #token: string
+  readonly #token: TokenSource
   /** The last `seq` received and the resume token: a reconnection resumes the session from there. */
   #lastSeq = 0
   #resumeToken: string | undefined
   #startOver = false
+  /**
+   * A session exists that a reconnection can resume: from a `welcome` until the server says it cannot be
+   * resumed (4410). Without one, closes before open may be a refused upgrade (see `maxFailedOpens`).
+   */
+  #hasSession = false
   readonly #WebSocket: WebSocketConstructor
   readonly #reconnect: ReconnectOptions | false
   readonly #requestTimeout: number
@@ -287,9 +304,12 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
     if (this.#state === 'closing') return done
     clearTimeout(this.#reconnectTimer)
     const wasOpen = this.#state === 'open'
+    // A `close` with willReconnect: true went out before this wait; listeners (the Mesh among them) must
+    // learn that no reconnection follows after all.
+    const promisedReconnect = this.#state === 'reconnecting'
     this.#state = 'closing'
     if (this.#socket === undefined) {
-      this.#finish({ code: 1000, reason: 'closed by the client', willReconnect: false }, false)
+      this.#finish({ code: 1000, reason: 'closed by the client', willReconnect: false }, promisedReconnect)
     } else {
       closeSocket(this.#socket, wasOpen)
     }
@@ -298,7 +318,44 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
 
   #open (): void {
     this.#state = this.#attempt === 0 ? 'connecting' : 'reconnecting'
-    const socket = new this.#WebSocket(this.#connectUrl()) as SocketInternals
+    const resume = this.#attempt > 0 && this.#hasSession && !this.#startOver && this.#resumeToken !== undefined
+    this.#startOver = false
+    if (resume) {
+      this.#openSocket(this.#connectUrl(this.#resumeToken!, true))
+      return
+    }
+    const token = this.#token
+    if (typeof token === 'string') {
+      this.#openSocket(this.#connectUrl(token, false))
+      return
+    }
+    let pending: Promise<string>
+    try {
+      pending = Promise.resolve(token())
+    } catch (err) {
+      pending = Promise.reject(err)
+    }
+    pending.then((value) => {
+      // close() may have run while the token was being fetched
+      if (this.#state !== 'connecting' && this.#state !== 'reconnecting') return
+      if (typeof value !== 'string' || value === '') throw new TypeError('the token function returned no token')
+      this.#openSocket(this.#connectUrl(value, false))
+    }).catch((err: unknown) => {
+      if (this.#state !== 'connecting' && this.#state !== 'reconnecting') return
+      // A token service that is down is worth another try, like a server that is.
+      this.#onClose(1006, `no token: ${describeError(err)}`, false, false, undefined)
+    })
+  }
+
+  #openSocket (url: string): void {
+    let socket: SocketInternals
+    try {
+      socket = new this.#WebSocket(url) as SocketInternals
+    } catch (err) {
+      // Browsers throw here, e.g. a SecurityError; left alone, the client would stay 'reconnecting' for good.
+      this.#onClose(1006, `cannot open a WebSocket: ${describeError(err)}`, false, false, undefined)
+      return
+    }
     this.#socket = socket
     let opened = false
     let httpStatus: number | undefined
@@ -327,7 +384,8 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
     socket.onclose = (event) => {
       if (socket !== this.#socket) return
       this.#socket = undefined
-      this.#onClose(event.code, event.reason, opened, statusKnowable, httpStatus)
+      // Where the status is hidden (browsers), a close before open may be a refused upgrade.
+      this.#onClose(event.code, event.reason, opened, !opened && !statusKnowable, httpStatus)
     }
   }
 
@@ -336,12 +394,10 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
    * what was missed and the others see no churn. The first connection, and one after the server refused to
    * resume (4410), join afresh with the join token.
    */
-  #connectUrl (): string {
+  #connectUrl (token: string, resume: boolean): string {
     const url = new URL(this.#url)
-    const resume = this.#attempt > 0 && this.#welcome !== undefined && !this.#startOver && this.#resumeToken !== undefined
-    url.searchParams.set('token', resume ? this.#resumeToken! : this.#token)
+    url.searchParams.set('token', token)
     if (resume) url.searchParams.set('lastSeq', String(this.#lastSeq))
-    this.#startOver = false
     return url.toString()
   }
 
@@ -365,6 +421,7 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
       case 'welcome':
         this.#welcome = message
         this.#resumeToken = message.resumeToken
+        this.#hasSession = true
         if (message.resumed !== true) this.#lastSeq = 0
         this.#attempt = 0
         this.#peers.clear()
@@ -399,7 +456,8 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
     }
   }
 
-  #onClose (code: number, reason: string, opened: boolean, statusKnowable: boolean, httpStatus: number | undefined): void {
+  /** `maybeRefused`: closed before open where the HTTP status is hidden, as browsers do. */
+  #onClose (code: number, reason: string, opened: boolean, maybeRefused: boolean, httpStatus: number | undefined): void {
     clearTimeout(this.#leaveTimer)
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer)
@@ -408,11 +466,16 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
     this.#pending.clear()
 
     // 4410: the session could not be resumed; join afresh (the welcome then says resumed: false)
-    if (code === SESSION_EXPIRED) this.#startOver = true
+    if (code === SESSION_EXPIRED) {
+      this.#startOver = true
+      this.#hasSession = false
+    }
     let willReconnect = this.#reconnect !== false && this.#state !== 'closing' && !isFatalCloseCode(code)
     if (willReconnect && httpStatus !== undefined && isFatalUpgradeStatus(httpStatus)) willReconnect = false
     if (willReconnect && this.#reconnect !== false) {
-      if (!opened && !statusKnowable && ++this.#failedOpens >= this.#reconnect.maxFailedOpens) willReconnect = false
+      // Only a join can be refused for good (bad or expired token, full room). Once a session exists, a run
+      // of failed opens is far likelier an outage, and a session that cannot be resumed is answered 4410.
+      if (maybeRefused && !this.#hasSession && ++this.#failedOpens >= this.#reconnect.maxFailedOpens) willReconnect = false
       if (this.#attempt >= this.#reconnect.maxAttempts) willReconnect = false
     }
     const event: CloseEvent = httpStatus === undefined
@@ -422,13 +485,15 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
       this.#finish(event, true)
       return
     }
-    this.emit('close', event)
     const attempt = ++this.#attempt
     const delay = backoffDelay(attempt, this.#reconnect, this.#random)
     this.#state = 'reconnecting'
+    this.emit('close', event)
+    // A listener may have called close() (or leave()): that is final and wins over the reconnection.
+    if (this.#state !== 'reconnecting') return
     this.emit('reconnecting', { attempt, delay })
+    if (this.#state !== 'reconnecting') return
     this.#reconnectTimer = setTimeout(() => {
-      // close() may have run meanwhile (it clears the timer, but a listener above may have called it).
       if (this.#state === 'reconnecting') this.#open()
     }, delay)
   }

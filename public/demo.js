@@ -200,7 +200,8 @@ function signallingUrl () {
 // ---- the call -------------------------------------------------------------------------------------
 
 function startCall (grant, name, stream) {
-  // Browsers hide why an upgrade was refused (e.g. a full room), so give up after a few closed attempts.
+  // Browsers hide why an upgrade was refused (e.g. a full room), so give up after a few closed attempts
+  // while joining; once in the room the client keeps trying through outages (see maxFailedOpens).
   const client = new SignallingClient({ url: signallingUrl(), token: grant.token, reconnect: { maxFailedOpens: 3 } })
   const mesh = new Mesh(client, { dataChannel: 'chat', streams: stream === undefined ? [] : [stream] })
   const current = { client, mesh, stream, name, roomId: grant.roomId, tiles: new Map() }
@@ -260,7 +261,13 @@ function startCall (grant, name, stream) {
     if (isCurrent()) appendSystem('The room was closed')
   })
   client.on('error', (message) => {
-    if (isCurrent()) showError(`The server reported an error: ${message.message} (${message.code})`)
+    if (!isCurrent()) return
+    // Routine: a candidate or offer that reached the server just after its peer left. Nothing to act on.
+    if (message.code === 'PEER_NOT_FOUND') {
+      console.info(`Signalling: ${message.message} (${message.code})`)
+      return
+    }
+    showError(`The server reported an error: ${message.message} (${message.code})`)
   })
   client.on('close', (event) => {
     if (!isCurrent() || event.willReconnect) return

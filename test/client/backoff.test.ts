@@ -308,6 +308,44 @@ t.test('a socket that opened resets the failed-open count', async (t) => {
   t.equal(server.attempts, 6)
 })
 
+t.test('browser-style: after a welcome, closes before open do not stop the client; after 4410 they do again', async (t) => {
+  // Accepted with a welcome, then cut; refused 4 times (an outage); accepted: resume refused with 4410;
+  // then refused for good (the join token expired meanwhile).
+  const server = await fakeServer(
+    t,
+    (socket, attempt) => {
+      if (attempt === 1) {
+        socket.send(JSON.stringify({ ...JSON.parse(welcome()) as WelcomeMessage, resumeToken: 'resume-me' }))
+        socket.terminate()
+      } else {
+        socket.close(4410, 'SESSION_EXPIRED')
+      }
+    },
+    (attempt) => attempt === 1 || attempt === 6 ? undefined : 401
+  )
+  const client = new SignallingClient({
+    url: server.url, token: 'join-token', WebSocket: BrowserLikeWebSocket, reconnect: { ...fast, maxFailedOpens: 3 }
+  })
+  const log = record(client)
+  const closed = nextClose(client)
+  await client.connect()
+  await closed
+  t.equal(server.attempts, 9, 'the first join, 4 refusals, the refused resume, then 3 refusals')
+  t.same(log, [
+    'open', 'welcome alice', 'close 1006 reconnect', 'reconnecting 1 10',
+    'close 1006 reconnect', 'reconnecting 2 20',
+    'close 1006 reconnect', 'reconnecting 3 40',
+    'close 1006 reconnect', 'reconnecting 4 40',
+    'close 1006 reconnect', 'reconnecting 5 40',
+    'open', 'close 4410 reconnect', 'reconnecting 6 40',
+    'close 1006 reconnect', 'reconnecting 7 40',
+    'close 1006 reconnect', 'reconnecting 8 40',
+    'close 1006 final'
+  ])
+  const tokens = server.requests.map((req) => new URL(req.url ?? '', 'http://x').searchParams.get('token'))
+  t.same(tokens, ['join-token', 'resume-me', 'resume-me', 'resume-me', 'resume-me', 'resume-me', 'join-token', 'join-token', 'join-token'])
+})
+
 t.test('reconnect: false never reconnects', async (t) => {
   const server = await fakeServer(t, (socket) => { socket.send(welcome()); socket.terminate() })
   const client = new SignallingClient({ url: server.url, token: 'tok', WebSocket, reconnect: false })

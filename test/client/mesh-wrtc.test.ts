@@ -7,6 +7,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { startServer, type TestServer } from '../helper.js'
+import { MemoryRoomRegistry, type JoinResult } from '../../lib/room-registry.js'
+import type { PeerSummary } from '../../lib/schemas.js'
 import {
   Mesh,
   SignallingClient,
@@ -80,8 +82,8 @@ interface Participant {
   connected: Promise<Array<MeshEvents['peer']>>
 }
 
-async function setup (t: Test): Promise<{ server: TestServer, roomId: string }> {
-  const server = await startServer(t)
+async function setup (t: Test, registry?: MemoryRoomRegistry): Promise<{ server: TestServer, roomId: string }> {
+  const server = await startServer(t, registry === undefined ? {} : { registry })
   const { roomId } = await server.createRoom({ maxPeers: 10 })
   return { server, roomId }
 }
@@ -300,5 +302,45 @@ if (RTCPeerConnection !== undefined) {
     if (channel.readyState !== 'open') await new Promise((resolve) => { channel.onopen = resolve })
     channel.send('on the extra channel')
     t.equal(await echoed, 'on the extra channel')
+  })
+
+  t.test('a peer that joins again while its old connection is open: peer-left "replaced", then a new connection', async (t) => {
+    // A registry that lost track of bob's first membership (as a shared registry can when its entries
+    // expire), so the server announces bob's second join without a peer-left first.
+    class ForgetfulRegistry extends MemoryRoomRegistry {
+      override async join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult> {
+        await super.join(roomId, peer, connection)
+        return { outcome: 'joined' }
+      }
+    }
+    const { server, roomId } = await setup(t, new ForgetfulRegistry())
+    const alice = await join(t, server, roomId, 'alice', 2)
+    const firstPeer = waitFor(alice.mesh, 'peer', undefined, 'alice\'s first peer')
+    const bob = await join(t, server, roomId, 'bob', 1)
+    const [first] = await Promise.all([firstPeer, bob.connected])
+    const oldPc = alice.mesh.connection('bob')
+    t.equal(first.pc, oldPc)
+    const events: string[] = []
+    alice.client.on('peer-left', ({ peerId, reason }) => events.push(`client peer-left ${peerId} ${reason}`))
+    alice.client.on('peer-joined', ({ peer }) => events.push(`client peer-joined ${peer.peerId}`))
+    alice.mesh.on('peer-left', ({ peerId, reason }) => events.push(`mesh peer-left ${peerId} ${reason}`))
+    const left = waitFor(alice.mesh, 'peer-left', undefined, 'peer-left at alice')
+
+    // bob again, from another device: the server closes the first bob with 4409.
+    const bobAgain = await join(t, server, roomId, 'bob', 1)
+    t.same(await left, { peerId: 'bob', reason: 'replaced' })
+    t.equal(oldPc?.signalingState, 'closed', 'the old connection is closed')
+    const [, second] = await alice.connected
+    t.equal(second?.peerId, 'bob')
+    t.not(second?.pc, oldPc, 'a new connection')
+    t.equal(alice.mesh.connection('bob'), second?.pc)
+    await bobAgain.connected
+    // The mesh, listening since before connect(), handles the client's peer-joined before the test does.
+    t.same(events, ['mesh peer-left bob replaced', 'client peer-joined bob'], 'the server sent no peer-left of its own')
+    t.equal(bob.client.state, 'closed')
+
+    const atBob = waitFor(bobAgain.mesh, 'message', undefined, 'the new bob to receive')
+    t.equal(alice.mesh.send('bob', 'hello again'), true)
+    t.same(await atBob, { peerId: 'alice', data: 'hello again' })
   })
 }

@@ -9,7 +9,8 @@ import {
   ConnectError,
   RequestError,
   type CloseEvent,
-  type SignallingClientEvents
+  type SignallingClientEvents,
+  type WebSocketConstructor
 } from '../../client/index.js'
 
 const TIMEOUT = 20_000
@@ -188,4 +189,76 @@ t.test('a bad token: the 401 refusal rejects connect() and is not retried', asyn
   await settle()
   t.equal(reconnects, 0)
   t.equal(await peerCount(server, roomId), 0)
+})
+
+/** `ws` with every socket the client creates kept, so that a test can cut one. */
+function trackedWebSocket (sockets: WebSocket[], fail: (attempt: number) => Error | undefined = () => undefined): WebSocketConstructor {
+  return class Tracked extends WebSocket {
+    constructor (url: string) {
+      const error = fail(sockets.length + 1)
+      if (error !== undefined) {
+        sockets.push(undefined as unknown as WebSocket)
+        throw error
+      }
+      super(url)
+      sockets.push(this)
+    }
+  }
+}
+
+t.test('close() called from a close listener stops the reconnection, and a final close follows', async (t) => {
+  const server = await startServer(t)
+  const { roomId } = await server.createRoom()
+  const { token } = await server.issueToken(roomId, { peerId: 'alice' })
+  const sockets: WebSocket[] = []
+  const alice = new SignallingClient({
+    url: server.wsUrl, token, WebSocket: trackedWebSocket(sockets), reconnect: { initialDelay: 20, maxDelay: 100 }
+  })
+  t.teardown(() => alice.close())
+  await alice.connect()
+  const events: string[] = []
+  let closing: Promise<void> | undefined
+  let noteClosing = (): void => {}
+  const closeCalled = new Promise<void>((resolve) => { noteClosing = resolve })
+  alice.on('close', (event) => {
+    events.push(`close ${event.code} ${event.willReconnect ? 'reconnect' : 'final'}`)
+    // An app that would rather stop than wait for a reconnection.
+    if (event.willReconnect && closing === undefined) {
+      closing = alice.close()
+      noteClosing()
+    }
+  })
+  alice.on('reconnecting', () => events.push('reconnecting'))
+  sockets[0]?.terminate()
+  await closeCalled
+  await closing
+  // Reconnect attempts would come every 20 to 100 ms.
+  await settle()
+  t.equal(sockets.length, 1, 'no second socket')
+  t.equal(alice.state, 'closed')
+  t.same(events, ['close 1006 reconnect', 'close 1000 final'], 'no reconnecting; a final close tells listeners (a Mesh) the client is done')
+})
+
+t.test('a WebSocket constructor that throws during a reconnection counts as a failed attempt', async (t) => {
+  const server = await startServer(t)
+  const { roomId } = await server.createRoom()
+  const { token } = await server.issueToken(roomId, { peerId: 'alice' })
+  const sockets: WebSocket[] = []
+  // The first reconnection throws, as a browser's constructor may (SecurityError); the next one works.
+  const Flaky = trackedWebSocket(sockets, (attempt) => attempt === 2 ? new Error('refused by the test') : undefined)
+  const alice = new SignallingClient({ url: server.wsUrl, token, WebSocket: Flaky, reconnect: { initialDelay: 20, maxDelay: 100 } })
+  t.teardown(() => alice.close())
+  await alice.connect()
+  const events: string[] = []
+  alice.on('close', (event) => events.push(`close ${event.code} ${event.reason}`))
+  alice.on('reconnecting', ({ attempt }) => events.push(`reconnecting ${attempt}`))
+  const resumed = next(alice, 'welcome')
+  sockets[0]?.terminate()
+  t.equal((await resumed).resumed, true, 'the session is resumed after all')
+  t.same(events, [
+    'close 1006 ', 'reconnecting 1',
+    'close 1006 cannot open a WebSocket: Error: refused by the test', 'reconnecting 2'
+  ])
+  t.equal(sockets.length, 3)
+  t.equal(alice.state, 'open')
 })
