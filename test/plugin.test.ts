@@ -108,3 +108,12 @@ t.test('registering without a secret or an API key, or with a short secret, fail
   t.teardown(async () => { await shortSecret.close() })
   await t.rejects(async () => { await shortSecret.register(signalling, { jwtSecret: 'x'.repeat(31), apiKey: 'k' }).ready() }, /`jwtSecret` must be at least 32 bytes/)
 })
+
+t.test('registering with an unreachable Redis fails with a clear message', async (t) => {
+  const app = Fastify()
+  t.teardown(async () => { await app.close() })
+  await t.rejects(async () => {
+    await app.register(signalling, { jwtSecret: TEST_SECRET, apiKey: 'k', redis: { url: 'redis://127.0.0.1:1', connectTimeout: 1500 } })
+    await app.ready()
+  }, /cannot connect to Redis/)
+})
