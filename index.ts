@@ -3,10 +3,9 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import rateLimit from '@fastify/rate-limit'
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { signallingError } from './lib/errors.js'
 import { MAX_FRAME_BYTES } from './lib/protocol.js'
-import { redactUrl } from './lib/redact.js'
 import auth, { type AuthOptions } from './plugins/auth.js'
 import core, { type SignallingCoreOptions } from './plugins/signalling.js'
 import { errorHandler } from './routes/error-handler.js'
@@ -29,17 +28,6 @@ export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, W
    * (default 120 a minute), answered 429 RATE_LIMITED. `false` disables either.
    */
   requestRate?: { rest?: RequestRate | false, upgrades?: RequestRate | false }
-}
-
-/** Fastify's own request serializer, with the query string redacted. */
-function serializeRequest (request: FastifyRequest): Record<string, unknown> {
-  return {
-    method: request.method,
-    url: redactUrl(request.url),
-    host: request.host,
-    remoteAddress: request.ip,
-    remotePort: request.socket?.remotePort
-  }
 }
 
 const DEFAULT_REST_RATE: RequestRate = { max: 600, timeWindow: 60_000 }
@@ -76,11 +64,6 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
   await fastify.register(async (scope) => {
     scope.setValidatorCompiler(TypeBoxValidatorCompiler)
     scope.setErrorHandler(errorHandler)
-    // join tokens travel in query strings (`/ws?token=`, `/ice-servers?token=`): whatever logger the host app
-    // has, these routes log their requests with the query redacted
-    scope.addHook('onRoute', (route) => {
-      route.logSerializers = { ...route.logSerializers, req: serializeRequest }
-    })
     await scope.register(async (restScope) => {
       await limitRequests(restScope, rest)
       await restScope.register(rooms)

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { signallingError } from '../lib/errors.js'
 import { tokenFromRequest } from '../lib/join-token.js'
 import { IceServer, PeerId } from '../lib/protocol.js'
+import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
 
 const IceServersReply = Type.Object({
@@ -13,6 +14,8 @@ const IceServersReply = Type.Object({
 
 const iceServers: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/ice-servers', {
+    // tokens travel in the query string: whatever logger the host app has, it never sees them
+    logSerializers: redactedLogSerializers,
     schema: {
       tags: ['ice'],
       summary: 'STUN/TURN settings with short-lived TURN credentials',

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { RESUME_AUDIENCE, tokenFromRequest, type JoinClaims } from '../lib/join-token.js'
+import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
 
 const admitted = new WeakMap<FastifyRequest, JoinClaims>()
@@ -29,6 +30,8 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
   const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
   app.get('/ws', {
     websocket: true,
+    // tokens travel in the query string: whatever logger the host app has, it never sees them
+    logSerializers: redactedLogSerializers,
     // @fastify/websocket hides its routes from the document; this one is part of the API
     config: {
       swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, hide: false }, url })
