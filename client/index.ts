@@ -1,5 +1,5 @@
 // The client SDK, published as `fastify-signalling/client`: runs in browsers and in Node 20 (pass `ws`).
-export { SignallingClient, RequestError, ConnectError } from './signalling-client.js'
+export { SignallingClient, RequestError, ConnectError, DEFAULT_KEEPALIVE } from './signalling-client.js'
 export type {
   SignallingClientOptions,
   SignallingClientEvents,
@@ -7,14 +7,17 @@ export type {
   ClientState,
   WebSocketLike,
   WebSocketConstructor,
-  TokenSource
+  TokenSource,
+  KeepaliveOptions
 } from './signalling-client.js'
 export {
   backoffDelay,
   isFatalCloseCode,
   isFatalUpgradeStatus,
   FATAL_CLOSE_CODES,
-  DEFAULT_RECONNECT_OPTIONS
+  DEFAULT_RECONNECT_OPTIONS,
+  NO_ANSWER,
+  SESSION_EXPIRED
 } from './reconnect-policy.js'
 export type { ReconnectOptions } from './reconnect-policy.js'
 export { Mesh } from './mesh.js'

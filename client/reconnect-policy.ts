@@ -62,6 +62,9 @@ export function backoffDelay (
 /** The server could not resume the session (grace period over, or too much was missed): join afresh. */
 export const SESSION_EXPIRED = 4410
 
+/** Set by the client itself, never by the server: the connection went silent (see `keepalive`), so it was dropped. */
+export const NO_ANSWER = 4000
+
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 4403, 4404, 4409, 4413])
 
 export function isFatalCloseCode (code: number): boolean {

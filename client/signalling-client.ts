@@ -5,6 +5,7 @@ import {
   backoffDelay,
   isFatalCloseCode,
   isFatalUpgradeStatus,
+  NO_ANSWER,
   SESSION_EXPIRED,
   type ReconnectOptions
 } from './reconnect-policy.js'
@@ -58,7 +59,21 @@ export interface SignallingClientOptions {
   requestTimeout?: number
   /** Random source for the backoff jitter, [0, 1). Default `Math.random`; injectable for tests. */
   random?: () => number
+  /**
+   * Detects a connection that died without a close (a half-open socket after a network change, which a
+   * browser may take minutes to notice): after `interval` ms without a message the client sends `ping`, and
+   * after `timeout` ms more without one it drops the socket (close code 4000) and reconnects, resuming the
+   * session. Default `{ interval: 25000, timeout: 10000 }`; `false` turns it off.
+   */
+  keepalive?: Partial<KeepaliveOptions> | false
 }
+
+export interface KeepaliveOptions {
+  interval: number
+  timeout: number
+}
+
+export const DEFAULT_KEEPALIVE: Readonly<KeepaliveOptions> = Object.freeze({ interval: 25_000, timeout: 10_000 })
 
 export interface CloseEvent {
   code: number
@@ -187,6 +202,12 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
   #failedOpens = 0
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
   #leaveTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #keepalive: KeepaliveOptions | false
+  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the open socket last delivered a message (ms). */
+  #lastHeard = 0
+  /** A keepalive `ping` went out and nothing has come back since. */
+  #awaitingSign = false
   #nextId = 1
   readonly #pending = new Map<MessageId, PendingRequest>()
   #welcome: WelcomeMessage | undefined
@@ -207,6 +228,7 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
     this.#reconnect = options.reconnect === false ? false : { ...DEFAULT_RECONNECT_OPTIONS, ...options.reconnect }
     this.#requestTimeout = options.requestTimeout ?? 1000
     this.#random = options.random ?? Math.random
+    this.#keepalive = options.keepalive === false ? false : { ...DEFAULT_KEEPALIVE, ...options.keepalive }
   }
 
   get state (): ClientState { return this.#state }
@@ -377,6 +399,9 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
     }
     socket.onmessage = (event) => {
       if (socket !== this.#socket || typeof event.data !== 'string') return
+      this.#lastHeard = Date.now()
+      // the answer to a keepalive ping: count the next quiet interval from now
+      if (this.#awaitingSign) this.#watchSilence()
       this.#onMessage(event.data)
     }
     // Errors carry no useful detail in browsers; the close event that follows is what counts.
@@ -426,6 +451,7 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
         this.#attempt = 0
         this.#peers.clear()
         for (const peer of message.peers) this.#peers.set(peer.peerId, peer)
+        this.#watchSilence()
         this.emit('welcome', message)
         if (this.#connectWaiter !== undefined) {
           this.#connectWaiter.resolve(message)
@@ -457,8 +483,48 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
   }
 
   /** `maybeRefused`: closed before open where the HTTP status is hidden, as browsers do. */
+  /**
+   * Keepalive: quiet for `interval`, a `ping`; quiet for `timeout` more, the socket is taken for dead. Any message
+   * counts as a sign of life, so a busy connection sends no pings.
+   */
+  #watchSilence (): void {
+    clearTimeout(this.#keepaliveTimer)
+    this.#awaitingSign = false
+    const keepalive = this.#keepalive
+    if (keepalive === false || this.#socket === undefined) return
+    const quiet = Date.now() - this.#lastHeard
+    let wait: number
+    if (quiet < keepalive.interval) {
+      wait = keepalive.interval - quiet
+    } else if (quiet < keepalive.interval + keepalive.timeout) {
+      this.#awaitingSign = this.ping()
+      wait = keepalive.interval + keepalive.timeout - quiet
+    } else {
+      this.#dropSilentSocket()
+      return
+    }
+    this.#keepaliveTimer = setTimeout(() => this.#watchSilence(), wait)
+    // in Node, the socket keeps the process alive, not this timer
+    ;(this.#keepaliveTimer as { unref?: () => void }).unref?.()
+  }
+
+  /** The socket went silent: let go of it without waiting for a close handshake that may never come, and reconnect. */
+  #dropSilentSocket (): void {
+    const socket = this.#socket
+    if (socket === undefined) return
+    this.#socket = undefined
+    socket.onopen = null
+    socket.onmessage = null
+    socket.onclose = null
+    try {
+      socket.close(NO_ANSWER, 'no answer from the server')
+    } catch {}
+    this.#onClose(NO_ANSWER, 'no answer from the server', true, false, undefined)
+  }
+
   #onClose (code: number, reason: string, opened: boolean, maybeRefused: boolean, httpStatus: number | undefined): void {
     clearTimeout(this.#leaveTimer)
+    clearTimeout(this.#keepaliveTimer)
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer)
       pending.reject(new RequestError('CONNECTION_CLOSED', 'The connection closed before the server answered', id))
@@ -501,6 +567,7 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
   // Final close: no more reconnects. Emits `close` (when a socket closed), settles connect() and close().
   #finish (event: CloseEvent, emitClose: boolean): void {
     this.#state = 'closed'
+    clearTimeout(this.#keepaliveTimer)
     this.#peers.clear()
     if (emitClose) this.emit('close', event)
     if (this.#connectWaiter !== undefined) {
