@@ -5,22 +5,10 @@ import t from 'tap'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { startServer, type TestServer } from '../helper.js'
-import {
-  Mesh,
-  SignallingClient,
-  type IceServersMessage,
-  type MeshEvents,
-  type RTCPeerConnectionConstructor
-} from '../../client/index.js'
+import { loadRTCPeerConnection, waitForEvent } from '../support/events.js'
+import { Mesh, SignallingClient, type IceServersMessage } from '../../client/index.js'
 
-const RTCPeerConnection: RTCPeerConnectionConstructor | undefined = await import('@roamhq/wrtc').then(
-  (wrtc) => wrtc.default.RTCPeerConnection,
-  (err: unknown) => {
-    if (process.env.CI !== undefined) throw err
-    t.plan(0, `@roamhq/wrtc cannot load here (${String(err)}); with CI set this fails instead`)
-    return undefined
-  }
-)
+const RTCPeerConnection = await loadRTCPeerConnection(t)
 
 // A ceiling for a slow shared machine; nothing asserts on timing.
 const TIMEOUT = 120_000
@@ -32,23 +20,6 @@ interface Participant {
   /** Every `ice-servers` answer the client received, in order. */
   refreshes: IceServersMessage[]
   welcomeServers: RTCIceServer[]
-}
-
-/** Resolves with the first `event` payload matching `predicate`; rejects after TIMEOUT. */
-function waitFor<K extends keyof MeshEvents & string> (mesh: Mesh, event: K, predicate: (payload: MeshEvents[K]) => boolean, what: string): Promise<MeshEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      mesh.off(event, listener)
-      reject(new Error(`timed out waiting for ${what}`))
-    }, TIMEOUT)
-    const listener = (payload: MeshEvents[K]): void => {
-      if (!predicate(payload)) return
-      clearTimeout(timer)
-      mesh.off(event, listener)
-      resolve(payload)
-    }
-    mesh.on(event, listener)
-  })
 }
 
 async function join (t: Test, server: TestServer, roomId: string, peerId: string): Promise<Participant> {
@@ -89,7 +60,7 @@ if (RTCPeerConnection !== undefined) {
     })
     const { roomId } = await server.createRoom({ maxPeers: 10 })
     const alice = await join(t, server, roomId, 'alice')
-    const aliceMeetsBob = waitFor(alice.mesh, 'peer', ({ peerId }) => peerId === 'bob', 'alice to connect to bob')
+    const aliceMeetsBob = waitForEvent(alice.mesh, 'peer', ({ peerId }) => peerId === 'bob', 'alice to connect to bob', TIMEOUT)
     const bob = await join(t, server, roomId, 'bob')
     const { pc } = await aliceMeetsBob
     const initial = turnUsername(alice.welcomeServers)
@@ -107,7 +78,7 @@ if (RTCPeerConnection !== undefined) {
     t.equal(pc.connectionState, 'connected', 'and is still connected')
 
     // A connection made after the refresh starts with the fresh credentials too.
-    const aliceMeetsCarol = waitFor(alice.mesh, 'peer', ({ peerId }) => peerId === 'carol', 'alice to connect to carol')
+    const aliceMeetsCarol = waitForEvent(alice.mesh, 'peer', ({ peerId }) => peerId === 'carol', 'alice to connect to carol', TIMEOUT)
     await join(t, server, roomId, 'carol')
     const { pc: toCarol } = await aliceMeetsCarol
     t.equal(turnUsername(toCarol.getConfiguration().iceServers), turnUsername(alice.refreshes.at(-1)?.iceServers))

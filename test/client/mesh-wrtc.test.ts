@@ -7,6 +7,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { startServer, type TestServer } from '../helper.js'
+import { loadRTCPeerConnection, waitForEvent as waitFor } from '../support/events.js'
 import { MemoryRoomRegistry, type JoinResult } from '../../lib/room-registry.js'
 import type { PeerSummary } from '../../lib/schemas.js'
 import {
@@ -16,14 +17,7 @@ import {
   type RTCPeerConnectionConstructor
 } from '../../client/index.js'
 
-const RTCPeerConnection: RTCPeerConnectionConstructor | undefined = await import('@roamhq/wrtc').then(
-  (wrtc) => wrtc.default.RTCPeerConnection,
-  (err: unknown) => {
-    if (process.env.CI !== undefined) throw err
-    t.plan(0, `@roamhq/wrtc cannot load here (${String(err)}); with CI set this fails instead`)
-    return undefined
-  }
-)
+const RTCPeerConnection = await loadRTCPeerConnection(t)
 
 function wrtcPeerConnection (): RTCPeerConnectionConstructor {
   if (RTCPeerConnection === undefined) throw new Error('unreachable: no test runs without @roamhq/wrtc')
@@ -32,28 +26,6 @@ function wrtcPeerConnection (): RTCPeerConnectionConstructor {
 
 // Generous: these machines are shared and slow. Nothing here asserts on timing.
 const TIMEOUT = 60_000
-
-/** Resolves with the first `event` payload matching `predicate`; rejects after TIMEOUT. */
-function waitFor<K extends keyof MeshEvents & string> (
-  emitter: Mesh,
-  event: K,
-  predicate: (payload: MeshEvents[K]) => boolean = () => true,
-  what: string = event
-): Promise<MeshEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, listener)
-      reject(new Error(`timed out waiting for ${what}`))
-    }, TIMEOUT)
-    const listener = (payload: MeshEvents[K]): void => {
-      if (!predicate(payload)) return
-      clearTimeout(timer)
-      emitter.off(event, listener)
-      resolve(payload)
-    }
-    emitter.on(event, listener)
-  })
-}
 
 /** Collects `count` payloads of `event`. */
 function collect<K extends keyof MeshEvents & string> (mesh: Mesh, event: K, count: number, what: string): Promise<Array<MeshEvents[K]>> {

@@ -7,6 +7,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { startServer, type TestServer } from '../helper.js'
+import { loadRTCPeerConnection, waitForEvent } from '../support/events.js'
 import {
   Mesh,
   SignallingClient,
@@ -18,14 +19,7 @@ import {
   type WelcomeMessage
 } from '../../client/index.js'
 
-const RTCPeerConnection: RTCPeerConnectionConstructor | undefined = await import('@roamhq/wrtc').then(
-  (wrtc) => wrtc.default.RTCPeerConnection,
-  (err: unknown) => {
-    if (process.env.CI !== undefined) throw err
-    t.plan(0, `@roamhq/wrtc cannot load here (${String(err)}); with CI set this fails instead`)
-    return undefined
-  }
-)
+const RTCPeerConnection = await loadRTCPeerConnection(t)
 
 // Ceilings for a slow shared machine; nothing asserts on timing.
 const TIMEOUT = 60_000
@@ -93,35 +87,13 @@ class LinkProxy {
   }
 }
 
-/** Resolves with the first `event` payload matching `predicate`; rejects after TIMEOUT. */
-function waitFor<E extends Record<string, unknown>, K extends keyof E & string> (
-  emitter: { on: (event: K, listener: (payload: E[K]) => void) => unknown, off: (event: K, listener: (payload: E[K]) => void) => unknown },
-  event: K,
-  predicate: (payload: E[K]) => boolean = () => true,
-  what: string = event
-): Promise<E[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, listener)
-      reject(new Error(`timed out waiting for ${what}`))
-    }, TIMEOUT)
-    const listener = (payload: E[K]): void => {
-      if (!predicate(payload)) return
-      clearTimeout(timer)
-      emitter.off(event, listener)
-      resolve(payload)
-    }
-    emitter.on(event, listener)
-  })
-}
-
 const clientEvent = <K extends keyof SignallingClientEvents & string>(
   client: SignallingClient, event: K, predicate?: (payload: SignallingClientEvents[K]) => boolean, what?: string
-): Promise<SignallingClientEvents[K]> => waitFor<SignallingClientEvents, K>(client, event, predicate, what)
+): Promise<SignallingClientEvents[K]> => waitForEvent(client, event, predicate, what, TIMEOUT)
 
 const meshEvent = <K extends keyof MeshEvents & string>(
   mesh: Mesh, event: K, predicate?: (payload: MeshEvents[K]) => boolean, what?: string
-): Promise<MeshEvents[K]> => waitFor<MeshEvents, K>(mesh, event, predicate, what)
+): Promise<MeshEvents[K]> => waitForEvent(mesh, event, predicate, what, TIMEOUT)
 
 /** Polls `condition` (state that has no event of its own) until it holds; rejects after TIMEOUT. */
 async function until (condition: () => boolean, what: string): Promise<void> {
