@@ -21,6 +21,12 @@ export interface MeshOptions {
   dataChannel?: string | false
   /** Local media sent to every peer, now and later (see also `addStream`). */
   streams?: MediaStream[]
+  /**
+   * Media kinds to receive when this side has nothing to send: with no data channel and no streams, a newcomer
+   * would have nothing to offer, so it offers to receive these (receive-only transceivers) and the others'
+   * media flows to it. Default `['audio', 'video']`; `[]` for none.
+   */
+  receive?: Array<'audio' | 'video'>
 }
 
 /**
@@ -148,6 +154,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
   readonly #configuration: RTCConfiguration
   readonly #dataChannel: string | false
   readonly #streams: MediaStream[]
+  readonly #receive: Array<'audio' | 'video'>
   readonly #links = new Map<string, PeerLink>()
   readonly #unsubscribe: Array<() => void> = []
   /** The app gave no `iceServers`: the server's are used, and refreshed. */
@@ -173,6 +180,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     this.#serverIceServers = this.#configuration.iceServers === undefined
     this.#dataChannel = options.dataChannel ?? 'data'
     this.#streams = [...(options.streams ?? [])]
+    this.#receive = [...(options.receive ?? ['audio', 'video'])]
 
     this.#listen('welcome', (welcome) => this.#onWelcome(welcome))
     this.#listen('peer-joined', ({ peer }) => {
@@ -268,7 +276,12 @@ export class Mesh extends TypedEmitter<MeshEvents> {
       this.#scheduleIceRefresh()
     }
     for (const peer of welcome.peers) {
-      if (!this.#links.has(peer.peerId)) this.#createLink(peer.peerId)
+      if (this.#links.has(peer.peerId)) continue
+      const link = this.#createLink(peer.peerId)
+      // the newcomer offers first; with nothing to send it would never offer, and the others would never answer
+      if (link.channel === undefined && link.pc.getTransceivers().length === 0) {
+        for (const kind of this.#receive) link.pc.addTransceiver(kind, { direction: 'recvonly' })
+      }
     }
     if (welcome.resumed === true && this.#links.size > 0) {
       // The server replays what this peer missed right after `welcome`; a pong comes after all of it.
