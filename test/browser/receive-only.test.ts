@@ -14,7 +14,9 @@ const TIMEOUT = 60_000
 /** Joins in `page` with the served SDK; `camera` sends the fake camera, else the mesh has nothing to send. */
 async function join (page: Page, url: string, token: string, camera: boolean): Promise<void> {
   await page.evaluate(async ({ url, token, camera }) => {
-    const { SignallingClient, Mesh } = await import('/client/index.js')
+    // the browser's own module, served by the demo routes; the types are those of the source it is built from
+    const served = '/client/index.js'
+    const { SignallingClient, Mesh } = await import(served) as typeof import('../../client/index.js')
     const streams = camera ? [await navigator.mediaDevices.getUserMedia({ video: true, audio: false })] : []
     const client = new SignallingClient({ url, token })
     const mesh = new Mesh(client, { dataChannel: false, streams })
@@ -24,8 +26,8 @@ async function join (page: Page, url: string, token: string, camera: boolean): P
     document.body.append(video)
     const state = { tracks: [] as string[], peers: [] as string[] }
     Object.assign(window, { state, video })
-    mesh.on('peer', ({ peerId }: { peerId: string }) => state.peers.push(peerId))
-    mesh.on('track', ({ track, streams }: { track: MediaStreamTrack, streams: readonly MediaStream[] }) => {
+    mesh.on('peer', ({ peerId }) => state.peers.push(peerId))
+    mesh.on('track', ({ track, streams }) => {
       state.tracks.push(track.kind)
       if (track.kind === 'video') video.srcObject = streams[0] ?? new MediaStream([track])
     })
