@@ -15,9 +15,9 @@ import {
   FATAL_CLOSE_CODES,
   DEFAULT_RECONNECT_OPTIONS,
   type CloseEvent,
-  type WebSocketConstructor,
   type WelcomeMessage
 } from '../../client/index.js'
+import { BrowserLikeWebSocket } from '../support/browser-like-websocket.js'
 
 const fast = { initialDelay: 10, maxDelay: 40, factor: 2, jitter: 0 }
 
@@ -263,21 +263,6 @@ t.test('HTTP 503 on the upgrade is retried', async (t) => {
     'open', 'welcome alice'
   ])
 })
-
-// Wraps `ws` so that it looks like a browser WebSocket: no `.on`, hence no HTTP status on a refusal.
-const BrowserLikeWebSocket = class {
-  constructor (url: string) {
-    const socket = new WebSocket(url)
-    return new Proxy(socket, {
-      get (target, property) {
-        if (property === 'on') return undefined
-        const value: unknown = Reflect.get(target, property, target)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-      set (target, property, value) { return Reflect.set(target, property, value, target) }
-    })
-  }
-} as unknown as WebSocketConstructor
 
 t.test('browser-style refusal (close 1006 before open) is fatal after maxFailedOpens in a row', async (t) => {
   const server = await fakeServer(t, () => t.fail('no socket may open'), () => 401)

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
+import { BrowserLikeWebSocket } from '../support/browser-like-websocket.js'
 import { startServer, type TestServer } from '../helper.js'
 import { loadRTCPeerConnection, waitForEvent } from '../support/events.js'
 import {
@@ -103,21 +104,6 @@ async function until (condition: () => boolean, what: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
-
-// Wraps `ws` so that it looks like a browser WebSocket: no `.on`, hence no HTTP status on a refusal.
-const BrowserLikeWebSocket = class {
-  constructor (url: string) {
-    const socket = new WebSocket(url)
-    return new Proxy(socket, {
-      get (target, property) {
-        if (property === 'on') return undefined
-        const value: unknown = Reflect.get(target, property, target)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-      set (target, property, value) { return Reflect.set(target, property, value, target) }
-    })
-  }
-} as unknown as WebSocketConstructor
 
 interface Participant {
   client: SignallingClient
