@@ -124,19 +124,37 @@ class LocalPeer {
   }
 }
 
-/** A socket, until it is bound to a peer. */
+/** A socket and the peer it is bound to (none until `welcome`). */
 interface Link {
   socket: WebSocket
   peer: LocalPeer | undefined
-  pending: Array<{ data: RawData, isBinary: boolean }>
+  /** Who the socket's token names, for logs before the peer exists. */
+  peerId: string
+  roomId: string
+  /** Frames that arrived before `welcome`; created on the first one. */
+  pending: Array<{ data: RawData, isBinary: boolean }> | undefined
   /** The socket broke the protocol: its close is not a network drop. */
   failed: boolean
+}
+
+/** Where a socket's link is kept: the socket listeners are shared by all sockets and find their link here. */
+const kLink = Symbol('signalling.link')
+type LinkedSocket = WebSocket & { [kLink]: Link }
+
+const linkOf = (socket: WebSocket): Link => (socket as LinkedSocket)[kLink]
+
+/** ws calls its listeners with the socket as `this`. */
+interface SocketListeners {
+  message: (this: WebSocket, data: RawData, isBinary: boolean) => void
+  pong: (this: WebSocket) => void
+  error: (this: WebSocket, err: Error) => void
+  close: (this: WebSocket, code: number) => void
 }
 
 /** The peers of one room on this node. `record` is kept so the room can be restored after a backplane outage. */
 interface LocalRoom {
   peers: Map<string, LocalPeer>
-  record?: RoomRecord
+  record: RoomRecord | undefined
   /**
    * The room's peers on other nodes as this node's peers were told of them (id -> metadata): after an outage,
    * the difference with the registry is what they missed.
@@ -179,6 +197,8 @@ export class Relay {
   #draining = false
   /** Departures still being recorded, awaited before the registry closes. */
   readonly #leaving = new Set<Promise<void>>()
+  /** One set of socket listeners for every socket (a closure per socket and event would cost memory per peer). */
+  readonly #listeners: SocketListeners
 
   constructor (options: RelayOptions) {
     this.registry = options.registry
@@ -192,6 +212,7 @@ export class Relay {
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     this.#resume = { ...DEFAULT_RESUME, ...options.resume }
     this.#clockSkew = options.clockSkew ?? 5
+    this.#listeners = this.#socketListeners()
     if (options.heartbeatInterval > 0) {
       this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatInterval)
       this.#heartbeat.unref()
@@ -229,42 +250,61 @@ export class Relay {
 
   /** Takes over an upgraded socket. Listeners are attached at once so that no early frame is lost. */
   connect (socket: WebSocket, claims: JoinClaims, attempt: ConnectAttempt = {}): void {
-    const link: Link = { socket, peer: undefined, pending: [], failed: false }
-    socket.on('message', (data, isBinary) => {
-      const peer = link.peer
-      if (peer === undefined) {
-        if (link.pending.length >= MAX_PENDING_FRAMES) return socket.close(CloseCodes.MESSAGE_TOO_BIG, 'too many frames before welcome')
-        link.pending.push({ data, isBinary })
-        return
-      }
-      if (peer.socket !== socket) return
-      try {
-        this.#onFrame(peer, data, isBinary)
-      } catch (err) {
-        // a listener must never throw: ws would stop reading this socket, and the process would see an uncaught exception
-        this.#log.error({ err, peerId: peer.peerId, roomId: peer.roomId }, 'message not handled')
-        this.#sendError(peer, 'INTERNAL_ERROR', 'message not handled')
-      }
-    })
-    socket.on('pong', () => { if (link.peer?.socket === socket) link.peer.alive = true })
-    socket.on('error', (err) => {
-      // ws reports protocol violations (bad frames, oversized messages) here before it closes: no grace for those
-      if (link.peer?.socket === socket) link.peer.restarting = false
-      link.failed = true
-      this.#log.warn({ err, peerId: claims.sub, roomId: claims.room }, 'socket error')
-    })
-    socket.on('close', (code) => {
-      this.#metrics.closed(code)
-      const peer = link.peer
-      if (peer !== undefined && peer.socket === socket) this.#onClose(peer, link.failed ? 1002 : code)
-    })
+    const link: Link = { socket, peer: undefined, peerId: claims.sub, roomId: claims.room, pending: undefined, failed: false }
+    ;(socket as LinkedSocket)[kLink] = link
+    const listeners = this.#listeners
+    socket.on('message', listeners.message)
+    socket.on('pong', listeners.pong)
+    socket.on('error', listeners.error)
+    socket.on('close', listeners.close)
     this.#open(link, claims, attempt).catch((err: unknown) => {
       const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
-      if (code === 'INTERNAL_ERROR') this.#log.error({ err, roomId: claims.room }, 'join failed')
-      const message = errorMessage(code, code === 'INTERNAL_ERROR' ? 'join failed' : code === 'SESSION_EXPIRED' ? claims.sub : claims.room)
+      if (code === 'INTERNAL_ERROR') this.#log.error({ err, roomId: link.roomId }, 'join failed')
+      const message = errorMessage(code, code === 'INTERNAL_ERROR' ? 'join failed' : code === 'SESSION_EXPIRED' ? link.peerId : link.roomId)
       if (socket.readyState === OPEN) socket.send(JSON.stringify({ type: 'error', code, message }))
       socket.close(closeCodeFor(code), code)
     })
+  }
+
+  #socketListeners (): SocketListeners {
+    const relay = this
+    return {
+      message (data, isBinary) {
+        const link = linkOf(this)
+        const peer = link.peer
+        if (peer === undefined) {
+          link.pending ??= []
+          if (link.pending.length >= MAX_PENDING_FRAMES) return this.close(CloseCodes.MESSAGE_TOO_BIG, 'too many frames before welcome')
+          link.pending.push({ data, isBinary })
+          return
+        }
+        if (peer.socket !== this) return
+        try {
+          relay.#onFrame(peer, data, isBinary)
+        } catch (err) {
+          // a listener must never throw: ws would stop reading this socket, and the process would see an uncaught exception
+          relay.#log.error({ err, peerId: peer.peerId, roomId: peer.roomId }, 'message not handled')
+          relay.#sendError(peer, 'INTERNAL_ERROR', 'message not handled')
+        }
+      },
+      pong () {
+        const peer = linkOf(this).peer
+        if (peer?.socket === this) peer.alive = true
+      },
+      error (err) {
+        // ws reports protocol violations (bad frames, oversized messages) here before it closes: no grace for those
+        const link = linkOf(this)
+        if (link.peer?.socket === this) link.peer.restarting = false
+        link.failed = true
+        relay.#log.warn({ err, peerId: link.peerId, roomId: link.roomId }, 'socket error')
+      },
+      close (code) {
+        relay.#metrics.closed(code)
+        const link = linkOf(this)
+        const peer = link.peer
+        if (peer !== undefined && peer.socket === this) relay.#onClose(peer, link.failed ? 1002 : code)
+      }
+    }
   }
 
   async #open (link: Link, claims: JoinClaims, attempt: ConnectAttempt): Promise<void> {
@@ -346,15 +386,17 @@ export class Relay {
       peers: others.filter((p) => p.peerId !== peer.peerId).map(({ peerId, metadata }) => ({ peerId, metadata })),
       iceServers: this.#iceServers(peer.peerId).iceServers,
       resumed,
-      ...(this.#resumeToken === undefined || this.#resume.grace === 0
-        ? {}
-        : { resumeToken: this.#resumeToken(peer.peerId, peer.roomId, peer.metadata) })
+      // a literal rather than a spread: spreading at a site that sees many shapes gives each result its own shape
+      resumeToken: this.#resumeToken === undefined || this.#resume.grace === 0
+        ? undefined
+        : this.#resumeToken(peer.peerId, peer.roomId, peer.metadata)
     } satisfies ServerMessage))
   }
 
   #flushPending (link: Link, peer: LocalPeer): void {
     const pending = link.pending
-    link.pending = []
+    if (pending === undefined) return
+    link.pending = undefined
     for (const frame of pending) this.#onFrame(peer, frame.data, frame.isBinary)
   }
 
@@ -463,7 +505,8 @@ export class Relay {
   #localRoom (roomId: string): LocalRoom {
     let room = this.#rooms.get(roomId)
     if (room === undefined) {
-      room = { peers: new Map(), remote: new Map() }
+      // every field from the start: a field added later would give rooms a second shape
+      room = { peers: new Map(), record: undefined, remote: new Map() }
       this.#rooms.set(roomId, room)
     }
     return room

@@ -74,14 +74,17 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     }
   }, (socket, request) => {
     // @fastify/websocket's own error listener closes over the request and the reply for the socket's whole
-    // life (a few KiB per idle peer); the relay attaches its own, which logs and lets ws close the socket
-    socket.removeAllListeners('error')
+    // life (a few KiB per idle peer); the relay attaches its own, which logs and lets ws close the socket.
+    // It goes once the relay's is on: removing an event's only listener deletes a key of the socket's listener
+    // table, which turns that table into a dictionary (a few hundred bytes per peer)
+    const inherited = socket.listeners('error') as Array<(err: Error) => void>
     // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
     const tcp = request.raw.socket as (typeof request.raw.socket & { _httpMessage?: { detachSocket: (s: unknown) => void } | null }) | null
     tcp?._httpMessage?.detachSocket(tcp)
     const claims = admitted.get(request)!
     const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
     app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
+    for (const listener of inherited) socket.removeListener('error', listener)
   })
 }
 
