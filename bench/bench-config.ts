@@ -1,7 +1,24 @@
 // Sizes and durations of every workload, for the full run and for the CI smoke mode (a second or two each).
 export interface BenchConfig {
   mode: 'full' | 'smoke'
-  relay: { rooms: number, steps: number[], stepMs: number, drainMs: number, sustainedP99Ms: number, /** run the half-load step in a fresh server (else after the steps, in the same one) */ freshHalfLoad: boolean }
+  /**
+   * (1): stepped until a step fails twice (a failed step is retried once after `retryPauseMs`), then `bisectRounds`
+   * probes between the last sustained step and the failed one, at multiples of `roundTo` msgs/s; no bisection probe
+   * starts more than `searchBudgetMs` after a server's first step.
+   */
+  relay: {
+    rooms: number
+    steps: number[]
+    stepMs: number
+    drainMs: number
+    sustainedP99Ms: number
+    retryPauseMs: number
+    bisectRounds: number
+    roundTo: number
+    searchBudgetMs: number
+    /** run the half-load step in a fresh server (else after the steps, in the same one) */
+    freshHalfLoad: boolean
+  }
   burst: { pairs: number, windowMs: number, candidates: number, timeoutMs: number }
   mesh: { peers: number, rate: number, durationMs: number }
   soak: { peers: number, holdMs: number, concurrency: number, localAddresses: string[] }
@@ -16,8 +33,20 @@ const localAddresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`)
 
 export const FULL: BenchConfig = {
   mode: 'full',
-  // 500 rooms of 2 peers; stepped until a step is not sustained
-  relay: { rooms: 500, steps: [2000, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000], stepMs: 3000, drainMs: 2000, sustainedP99Ms: 50, freshHalfLoad: true },
+  // 500 rooms of 2 peers. Two bisection rounds narrow a gap of 5,000 msgs/s to 1,250; with the budget, the
+  // three servers' searches and half-load runs stay under about 4 minutes
+  relay: {
+    rooms: 500,
+    steps: [2000, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000],
+    stepMs: 3000,
+    drainMs: 2000,
+    sustainedP99Ms: 50,
+    retryPauseMs: 1000,
+    bisectRounds: 2,
+    roundTo: 500,
+    searchBudgetMs: 50_000,
+    freshHalfLoad: true
+  },
   burst: { pairs: 200, windowMs: 1000, candidates: 15, timeoutMs: 15_000 },
   mesh: { peers: 8, rate: 2000, durationMs: 4000 },
   // one 30 s server heartbeat falls inside the hold
@@ -30,7 +59,7 @@ export const FULL: BenchConfig = {
 
 export const SMOKE: BenchConfig = {
   mode: 'smoke',
-  relay: { rooms: 10, steps: [500, 1000], stepMs: 700, drainMs: 1000, sustainedP99Ms: 1000, freshHalfLoad: false },
+  relay: { rooms: 10, steps: [500, 1000], stepMs: 700, drainMs: 1000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 500, searchBudgetMs: 10_000, freshHalfLoad: false },
   burst: { pairs: 10, windowMs: 300, candidates: 3, timeoutMs: 5000 },
   mesh: { peers: 8, rate: 200, durationMs: 700 },
   soak: { peers: 100, holdMs: 500, concurrency: 32, localAddresses: localAddresses.slice(0, 2) },

@@ -55,6 +55,7 @@ interface Row { workload: string, metric: string, key: string, source: string, t
 
 const ROWS: Row[] = [
   { workload: '(1) relay', metric: 'highest sustained msgs/s', source: 'relayThroughput', key: 'maxSustainedRate', target: '≥ 0.9 × ws', saturation: 'maxSustainedClientSaturated' },
+  { workload: '(1) relay', metric: 'lowest rate not sustained on two tries, msgs/s', source: 'relayThroughput', key: 'lowestFailedRate' },
   { workload: '(1) relay', metric: 'server CPU µs/msg at half load', source: 'relayThroughput', key: 'halfLoadUsPerMessage', target: '≤ 1.2 × ws, ≤ PeerJS', saturation: 'halfLoadClientSaturated' },
   { workload: '(1) relay', metric: 'p50 ms at half load', source: 'relayThroughput', key: 'halfLoadP50' },
   { workload: '(1) relay', metric: 'p99 ms at half load', source: 'relayThroughput', key: 'halfLoadP99', target: '≤ 2 × ws' },
@@ -126,12 +127,16 @@ export function markdown (report: BenchReport): string {
   lines.push('### Targets', '', '| target | value | limit | met |', '| --- | ---: | ---: | --- |')
   for (const check of report.checks) lines.push(`| ${check.target} | ${fmt(check.value)} | ${fmt(check.limit)} | ${check.met ? 'yes' : 'no'}${check.note === undefined ? '' : ` (${check.note})`} |`)
   lines.push('')
-  const relay = w.relayThroughput?.details as Partial<Record<ServerKind, { steps?: Array<{ offeredRate: number, achievedRate: number, latency: { p50: number, p99: number, p999: number }, serverCoreShare: number, clientCoreShare: number, lost: number, sustained: boolean }> }>> | undefined
+  interface RelayTry { offeredRate: number, achievedRate: number, latency: { p50: number, p99: number, p999: number }, serverCoreShare: number, clientCoreShare: number, lost: number, sustained: boolean }
+  const relay = w.relayThroughput?.details as Partial<Record<ServerKind, { steps?: Array<RelayTry & { phase?: string, tries?: RelayTry[] }> }>> | undefined
   if (relay !== undefined) {
-    lines.push('### Relay steps', '', '| server | offered/s | delivered/s | p50 ms | p99 ms | p99.9 ms | lost | server core % | client core % | sustained |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+    lines.push('### Relay steps', '', 'A step that is not sustained is tried a second time; bisection probes follow the step that failed twice.', '',
+      '| server | probe | offered/s | delivered/s | p50 ms | p99 ms | p99.9 ms | lost | server core % | client core % | sustained |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
     for (const [kind, detail] of Object.entries(relay)) {
-      for (const s of detail?.steps ?? []) {
-        lines.push(`| ${kind} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.p999)} | ${s.lost} | ${fmt(s.serverCoreShare)} | ${fmt(s.clientCoreShare)}${s.clientCoreShare >= 90 ? ' ⚠' : ''} | ${s.sustained ? 'yes' : 'no'} |`)
+      for (const probe of detail?.steps ?? []) {
+        for (const [index, s] of (probe.tries ?? [probe]).entries()) {
+          lines.push(`| ${kind} | ${probe.phase ?? 'step'}${index > 0 ? ', retry' : ''} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.p999)} | ${s.lost} | ${fmt(s.serverCoreShare)} | ${fmt(s.clientCoreShare)}${s.clientCoreShare >= 90 ? ' ⚠' : ''} | ${s.sustained ? 'yes' : 'no'} |`)
+        }
       }
     }
     lines.push('')

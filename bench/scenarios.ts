@@ -4,6 +4,7 @@ import { launch, type Launched } from './child-processes.js'
 import type { RelayKind } from './clients/protocol-clients.js'
 import { round3, type LatencySummary } from './latency-histogram.js'
 import { cpuSample, cpuSince, type CpuSample, type FileLimit } from './process-stats.js'
+import { searchMaxRate, type ProbePhase, type RateSearchResult } from './rate-search.js'
 import { redisAvailable, startBenchRedis } from './redis-server.js'
 import { BENCH_API_KEY, BENCH_REDIS_PREFIX, type ServerKind } from './servers.js'
 import { CLIENT_CORE, CLIENT_SATURATED, SERVER_CORE, withSession, type Measured, type Session } from './sessions.js'
@@ -70,43 +71,55 @@ function relayStepReport (m: Measured<RelayStepResult>, p99Limit: number): Relay
   return { ...r, serverCpuSeconds: m.server.cpuSeconds, serverUsPerMessage: perUnitUs(m.server.cpuSeconds, r.received), ...cpuOf(m), sustained }
 }
 
+/** One rate of the search: the fields of the try that decided it (the retry, when there was one), and every try. */
+interface RelayProbeReport extends RelayStepReport {
+  phase: ProbePhase
+  tries: RelayStepReport[]
+}
+
 export async function relayThroughput (config: BenchConfig): Promise<WorkloadReport> {
-  const report = newReport('(1) Relay throughput: 500 rooms of 2 peers, SDP and candidate mix')
-  report.title = `(1) Relay throughput: ${config.relay.rooms} rooms of 2 peers, SDP and candidate mix`
-  const steps: Partial<Record<ServerKind, RelayStepReport[]>> = {}
-  const maxSustained: Partial<Record<ServerKind, RelayStepReport | undefined>> = {}
+  const c = config.relay
+  const report = newReport(`(1) Relay throughput: ${c.rooms} rooms of 2 peers, SDP and candidate mix`)
+  const probes: Partial<Record<ServerKind, RelayProbeReport[]>> = {}
+  const searches: Partial<Record<ServerKind, Omit<RateSearchResult<RelayStepReport>, 'probes' | 'best'> & { seconds: number }>> = {}
+  const maxSustained: Partial<Record<ServerKind, RelayProbeReport | undefined>> = {}
   const half: Partial<Record<ServerKind, RelayStepReport>> = {}
   // the same absolute load for all: half of the bare relay's highest sustained rate (the bare relay runs first)
-  const halfRate = (): number => Math.max(100, Math.round((maxSustained['ws-relay']?.offeredRate ?? config.relay.steps[0]!) / 2))
+  const halfRate = (): number => Math.max(100, Math.round((maxSustained['ws-relay']?.offeredRate ?? c.steps[0]!) / 2))
   const halfLoad = async (session: Session, kind: ServerKind): Promise<void> => {
     // a short warm-up so the JIT has settled before the measured step
-    await session.call('relayStep', { rate: halfRate(), durationMs: Math.min(1000, config.relay.stepMs), drainMs: config.relay.drainMs })
-    const m = await session.measure<RelayStepResult>('relayStep', { rate: halfRate(), durationMs: config.relay.stepMs * 2, drainMs: config.relay.drainMs })
-    half[kind] = relayStepReport(m, config.relay.sustainedP99Ms)
+    await session.call('relayStep', { rate: halfRate(), durationMs: Math.min(1000, c.stepMs), drainMs: c.drainMs })
+    const m = await session.measure<RelayStepResult>('relayStep', { rate: halfRate(), durationMs: c.stepMs * 2, drainMs: c.drainMs })
+    half[kind] = relayStepReport(m, c.sustainedP99Ms)
     log(`relay half load ${kind} ${halfRate()}/s: p50 ${half[kind]!.latency.p50} p99 ${half[kind]!.latency.p99} ms, ${half[kind]!.serverUsPerMessage} us/msg`)
   }
   const setup = async (session: Session, kind: ServerKind): Promise<void> => {
-    const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind, port: session.port, rooms: config.relay.rooms, peersPerRoom: 2 })
+    const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind, port: session.port, rooms: c.rooms, peersPerRoom: 2 })
     report.notes[0] = `mean frame ${done.bytesPerMessage} B (1 offer, 1 answer, 8 candidates per 10 messages)`
   }
   // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
+  // on two tries, then bisected; every server gets the same rule
   await forEachKind(report, ['ws-relay', 'signalling', 'peerjs'], async (kind) => {
     await withSession(kind, {}, async (session) => {
       await setup(session, kind)
-      const list: RelayStepReport[] = []
-      for (const rate of config.relay.steps) {
-        const m = await session.measure<RelayStepResult>('relayStep', { rate, durationMs: config.relay.stepMs, drainMs: config.relay.drainMs })
-        const step = relayStepReport(m, config.relay.sustainedP99Ms)
-        list.push(step)
-        log(`relay ${kind} ${rate}/s: got ${step.achievedRate}/s p99 ${step.latency.p99} ms lost ${step.lost} server ${step.serverCoreShare}% client ${step.clientCoreShare}%`)
-        if (!step.sustained) break
-      }
-      steps[kind] = list
-      maxSustained[kind] = list.filter((s) => s.sustained).at(-1)
-      if (!config.relay.freshHalfLoad) await halfLoad(session, kind)
+      const t0 = performance.now()
+      const search = await searchMaxRate<RelayStepReport>(
+        { steps: c.steps, bisectRounds: c.bisectRounds, roundTo: c.roundTo, retryPauseMs: c.retryPauseMs, deadline: t0 + c.searchBudgetMs },
+        async (rate, phase, attempt) => {
+          const m = await session.measure<RelayStepResult>('relayStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs })
+          const step = relayStepReport(m, c.sustainedP99Ms)
+          log(`relay ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: got ${step.achievedRate}/s p99 ${step.latency.p99} ms lost ${step.lost} server ${step.serverCoreShare}% client ${step.clientCoreShare}%`)
+          return step
+        })
+      const list = search.probes.map((p): RelayProbeReport => ({ ...p.tries.at(-1)!, phase: p.phase, tries: p.tries }))
+      probes[kind] = list
+      maxSustained[kind] = list.filter((p) => p.sustained).reduce<RelayProbeReport | undefined>((top, p) => top === undefined || p.offeredRate > top.offeredRate ? p : top, undefined)
+      searches[kind] = { failedAt: search.failedAt, bisectCutShort: search.bisectCutShort, seconds: Math.round((performance.now() - t0) / 100) / 10 }
+      if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs / 1000} s into the search`)
+      if (!c.freshHalfLoad) await halfLoad(session, kind)
     })
   })
-  if (config.relay.freshHalfLoad) {
+  if (c.freshHalfLoad) {
     await forEachKind(report, ['ws-relay', 'signalling', 'peerjs'], async (kind) => {
       await withSession(kind, {}, async (session) => {
         await setup(session, kind)
@@ -116,17 +129,22 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   }
 
   for (const kind of RELAY_KINDS) {
-    const list = steps[kind]
+    const list = probes[kind]
     const h = half[kind]
-    report.details[kind] = { steps: list, halfLoad: h, maxSustained: maxSustained[kind] }
+    report.details[kind] = { steps: list, halfLoad: h, maxSustained: maxSustained[kind], search: searches[kind] }
     if (list === undefined || h === undefined) continue
     const top = maxSustained[kind]
-    const lastStep = list.at(-1)!
+    // the highest rate offered: the step that failed, or the last step when none did
+    const highest = list.reduce((a, b) => b.offeredRate > a.offeredRate ? b : a)
+    const failedAt = searches[kind]?.failedAt
     report.summary[kind] = {
       maxSustainedRate: top?.achievedRate ?? 0,
-      maxSustainedClientSaturated: Number(list.some((s) => s.clientSaturated)),
-      maxStepServerCoreShare: lastStep.serverCoreShare,
-      maxStepClientCoreShare: lastStep.clientCoreShare,
+      maxSustainedClientSaturated: Number(list.some((p) => p.tries.some((t) => t.clientSaturated))),
+      maxStepServerCoreShare: highest.serverCoreShare,
+      maxStepClientCoreShare: highest.clientCoreShare,
+      ...(failedAt === undefined ? {} : { lowestFailedRate: failedAt }),
+      retriedProbes: list.filter((p) => p.tries.length > 1).length,
+      rescuedByRetry: list.filter((p) => p.tries.length > 1 && p.sustained).length,
       halfLoadRate: h.offeredRate,
       halfLoadUsPerMessage: h.serverUsPerMessage,
       halfLoadP50: h.latency.p50,
@@ -136,9 +154,11 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
       halfLoadClientSaturated: Number(h.clientSaturated)
     }
   }
-  if (Object.values(steps).some((list) => list !== undefined && list.length > 0 && list.every((s) => s.sustained))) {
-    report.notes.push(`a server sustained every step up to ${config.relay.steps.at(-1)} msgs/s: its maximum is at least that`)
+  if (Object.values(searches).some((search) => search !== undefined && search.failedAt === undefined)) {
+    report.notes.push(`a server sustained every step up to ${c.steps.at(-1)} msgs/s: its maximum is at least that`)
   }
+  report.notes.push(`a step that is not sustained is retried once after ${c.retryPauseMs} ms and counts if the retry is; ` +
+    `then ${c.bisectRounds} bisection round${c.bisectRounds === 1 ? '' : 's'} between the last sustained step and the failed one, in multiples of ${c.roundTo} msgs/s`)
   return report
 }
 
