@@ -37,7 +37,9 @@ export function checkTargets (w: Record<string, WorkloadReport>): Check[] {
   add('memory: 20,000 joined peers held', get(soak, 'signalling', 'peersHeld'), 20_000, true)
   add('joins: ≥ 3,000 joins/s', get(churn, 'signalling', 'maxSustainedJoinsPerSecond'), 3000, true,
     get(churn, 'signalling', 'clientSaturated') === 1 ? 'the generator saturated its core: a lower bound' : undefined)
-  add('REST: token issuance ≥ 0.6 × bare Fastify route', ratio(get(rest, 'signalling', 'tokensPerSecond'), get(rest, 'fastify-hello', 'helloPerSecond')), 0.6, true)
+  const postCeiling = ratio(get(rest, 'fastify-hello', 'postPerSecond'), get(rest, 'fastify-hello', 'helloPerSecond'))
+  add('REST: token issuance ≥ 0.6 × bare Fastify route', ratio(get(rest, 'signalling', 'tokensPerSecond'), get(rest, 'fastify-hello', 'helloPerSecond')), 0.6, true,
+    Number.isFinite(postCeiling) ? `a bare Fastify POST with a JSON body runs at ${postCeiling} × /hello in this run: the ceiling of any POST route` : undefined)
   const redis = w.redisCrossNode
   add('Redis mode: a cross-node hop adds ≤ 1 ms at p50 (ms)', get(redis?.summary, 'signalling', 'crossMinusSameP50'), 1, false,
     redis === undefined ? 'not run' : redis.available ? undefined : redis.reason)
@@ -77,15 +79,30 @@ const ROWS: Row[] = [
   { workload: '(5) churn', metric: 'join p99 ms at that rate', source: 'joinChurn', key: 'joinP99AtMax' },
   { workload: '(5) churn', metric: 'server CPU µs/join', source: 'joinChurn', key: 'serverUsPerJoinAtMax' },
   { workload: '(6) REST', metric: 'POST /rooms/{id}/tokens req/s', source: 'restRates', key: 'tokensPerSecond', target: '≥ 0.6 × /hello', saturation: 'clientSaturated' },
+  { workload: '(6) REST', metric: 'POST /rooms/{id}/tokens server CPU µs/req', source: 'restRates', key: 'tokensServerUsPerRequest' },
   { workload: '(6) REST', metric: 'POST /rooms req/s', source: 'restRates', key: 'roomsPerSecond' },
-  { workload: '(6) REST', metric: 'GET /hello req/s', source: 'restRates', key: 'helloPerSecond' },
+  { workload: '(6) REST', metric: 'GET /hello req/s', source: 'restRates', key: 'helloPerSecond', saturation: 'helloClientSaturated' },
+  { workload: '(6) REST', metric: 'GET /hello server CPU µs/req', source: 'restRates', key: 'helloServerUsPerRequest' },
+  { workload: '(6) REST', metric: 'bare Fastify POST (JSON body in, token-sized JSON out) req/s', source: 'restRates', key: 'postPerSecond', saturation: 'postClientSaturated' },
+  { workload: '(6) REST', metric: 'bare Fastify POST server CPU µs/req', source: 'restRates', key: 'postServerUsPerRequest' },
   { workload: '(7) Redis', metric: 'same-node p50 ms (Redis mode)', source: 'redisCrossNode', key: 'sameNodeP50' },
   { workload: '(7) Redis', metric: 'cross-node p50 ms', source: 'redisCrossNode', key: 'crossNodeP50' },
   { workload: '(7) Redis', metric: 'cross-node − same-node p50 ms', source: 'redisCrossNode', key: 'crossMinusSameP50', target: '≤ 1 ms' },
   { workload: '(7) Redis', metric: 'cross-node p99 ms', source: 'redisCrossNode', key: 'crossNodeP99', saturation: 'clientSaturated' }
 ]
 
-const LOWER_ROW_KIND: Partial<Record<string, ServerKind>> = { helloPerSecond: 'fastify-hello' }
+/** Rows of the bare Fastify app alone, with the route its figure is of. */
+const FASTIFY_ROWS: Partial<Record<string, string>> = {
+  helloPerSecond: 'Fastify GET /hello',
+  helloServerUsPerRequest: 'Fastify GET /hello',
+  postPerSecond: 'Fastify POST /echo-token',
+  postServerUsPerRequest: 'Fastify POST /echo-token'
+}
+/** Product REST rows, compared with the same figure of the bare Fastify routes instead of the relays. */
+const FASTIFY_RATIOS: Partial<Record<string, { hello: string, post: string }>> = {
+  tokensPerSecond: { hello: 'helloPerSecond', post: 'postPerSecond' },
+  tokensServerUsPerRequest: { hello: 'helloServerUsPerRequest', post: 'postServerUsPerRequest' }
+}
 
 export function markdown (report: BenchReport): string {
   const w = report.workloads
@@ -111,16 +128,20 @@ export function markdown (report: BenchReport): string {
       const error = w[row.source]?.errors[kind]
       return error !== undefined ? 'error' : saturated ? `${value} ⚠` : value
     }
-    const own = LOWER_ROW_KIND[row.key]
-    if (own !== undefined) {
-      lines.push(`| ${row.workload} | ${row.metric} | ${cell(own)} (Fastify /hello) | | | | | |`)
+    const route = FASTIFY_ROWS[row.key]
+    if (route !== undefined) {
+      lines.push(`| ${row.workload} | ${row.metric} | ${cell('fastify-hello')} (${route}) | | | | | |`)
       continue
     }
     const s = get(summary, 'signalling', row.key)
-    const tokens = row.key === 'tokensPerSecond'
-    lines.push(`| ${row.workload} | ${row.metric} | ${cell('signalling')} | ${tokens ? '' : cell('ws-relay')} | ${tokens ? '' : cell('peerjs')} | ` +
-      `${tokens ? `${fmt(ratio(s, get(summary, 'fastify-hello', 'helloPerSecond')))} (÷ /hello)` : fmt(ratio(s, get(summary, 'ws-relay', row.key)))} | ` +
-      `${tokens ? '' : fmt(ratio(s, get(summary, 'peerjs', row.key)))} | ${row.target ?? ''} |`)
+    const bare = FASTIFY_RATIOS[row.key]
+    if (bare !== undefined) {
+      const to = (key: string): string => fmt(ratio(s, get(summary, 'fastify-hello', key)))
+      lines.push(`| ${row.workload} | ${row.metric} | ${cell('signalling')} | | | ${to(bare.hello)} (÷ /hello), ${to(bare.post)} (÷ bare POST) | | ${row.target ?? ''} |`)
+      continue
+    }
+    lines.push(`| ${row.workload} | ${row.metric} | ${cell('signalling')} | ${cell('ws-relay')} | ${cell('peerjs')} | ` +
+      `${fmt(ratio(s, get(summary, 'ws-relay', row.key)))} | ${fmt(ratio(s, get(summary, 'peerjs', row.key)))} | ${row.target ?? ''} |`)
   }
   lines.push('')
   if (flagged) lines.push('⚠ the load generator used ≥ 90 % of its core during that measurement: the figure may be the generator\'s limit, not the server\'s.', '')

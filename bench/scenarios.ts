@@ -319,12 +319,22 @@ export async function restRates (config: BenchConfig): Promise<WorkloadReport> {
   await forEachKind(report, ['fastify-hello'], async (kind) => {
     await withSession(kind, {}, async (session) => {
       const hello = await rest(session, { method: 'GET', path: '/hello', headers: {}, expectStatus: 200 })
-      report.details[kind] = { hello: { ...hello.result, ...cpuOf(hello) } }
+      // the same request as the token route's, Authorization header included (unread), so that only the server differs
+      const post = await rest(session, { method: 'POST', path: '/echo-token', headers: auth, body: '{}', expectStatus: 201 })
+      report.details[kind] = { hello: { ...hello.result, ...cpuOf(hello) }, post: { ...post.result, ...cpuOf(post) } }
+      for (const [name, m] of [['hello', hello], ['post', post]] as const) {
+        if (m.result.unexpected > 0) throw new Error(`${name}: ${m.result.unexpected} unexpected answers, first: ${m.result.firstUnexpected}`)
+      }
       report.summary[kind] = {
         helloPerSecond: hello.result.requestsPerSecond,
         helloP99: hello.result.latency.p99,
         helloServerUsPerRequest: perUnitUs(hello.server.cpuSeconds, hello.result.requests),
-        clientSaturated: Number(hello.clientSaturated)
+        postPerSecond: post.result.requestsPerSecond,
+        postP99: post.result.latency.p99,
+        postServerUsPerRequest: perUnitUs(post.server.cpuSeconds, post.result.requests),
+        helloClientSaturated: Number(hello.clientSaturated),
+        postClientSaturated: Number(post.clientSaturated),
+        clientSaturated: Number(hello.clientSaturated || post.clientSaturated)
       }
     })
   })
