@@ -31,6 +31,8 @@ serveRpc({
   relayStep: async (params) => await relayNamed(params).step(params as RelayStep),
   burst: async (params) => await runBurst(params as BurstParams),
   soakJoin: async (params) => await soak.join(params as SoakParams),
+  soakPrepare: async (params) => await soak.prepare(params as SoakParams),
+  soakConnect: async (params) => await soak.connect(params as SoakParams),
   soakCheck: () => soak.check(),
   churnSetup: async (params) => await churn.setup(params as ChurnSetup),
   churnStep: async (params) => await churn.step(params as ChurnStep),

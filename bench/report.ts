@@ -34,7 +34,16 @@ export function checkTargets (w: Record<string, WorkloadReport>): Check[] {
     get(relay, 'ws-relay', 'maxSustainedClientSaturated') === 1 ? 'the generator saturated its core while stepping the bare relay: its maximum is a lower bound' : undefined)
   add('relay: p99 at half the bare relay\'s load ≤ 2 × bare ws relay', ratio(get(relay, 'signalling', 'halfLoadP99'), get(relay, 'ws-relay', 'halfLoadP99')), 2, false)
   add('memory: RSS per idle joined peer ≤ 1.3 × bare ws relay', ratio(get(soak, 'signalling', 'rssKiBPerPeer'), get(soak, 'ws-relay', 'rssKiBPerPeer')), 1.3, false)
-  add('memory: 20,000 joined peers held', get(soak, 'signalling', 'peersHeld'), 20_000, true)
+  // the box's open-file limit holds one process below 20,000 sockets: the two-node soak counts when it ran
+  const twoNodes = w.idleSoakTwoNodes
+  const singleHeld = get(soak, 'signalling', 'peersHeld')
+  const twoNodesHeld = twoNodes?.available === true ? get(twoNodes.summary, 'signalling', 'peersHeld') : Number.NaN
+  const fromTwoNodes = Number.isFinite(twoNodesHeld) && !(singleHeld > twoNodesHeld)
+  const held = fromTwoNodes ? twoNodesHeld : singleHeld
+  const twoNodesNote = twoNodes === undefined ? 'the two-node soak was not run' : twoNodes.available ? `two nodes on Redis held ${fmt(twoNodesHeld)}` : `the two-node soak did not run: ${twoNodes.reason ?? 'not available'}`
+  add('memory: 20,000 joined peers held', held, 20_000, true, fromTwoNodes
+    ? `from the two-node soak (4b), two product nodes on Redis on this box; one process held ${fmt(singleHeld)}`
+    : `from one server process (4); ${twoNodesNote}`)
   add('joins: ≥ 3,000 joins/s', get(churn, 'signalling', 'maxSustainedJoinsPerSecond'), 3000, true,
     get(churn, 'signalling', 'clientSaturated') === 1 ? 'the generator saturated its core: a lower bound' : undefined)
   const postCeiling = ratio(get(rest, 'fastify-hello', 'postPerSecond'), get(rest, 'fastify-hello', 'helloPerSecond'))
@@ -75,6 +84,13 @@ const ROWS: Row[] = [
   { workload: '(4) idle soak', metric: 'heap KiB per peer (after gc)', source: 'idleSoak', key: 'heapKiBPerPeer' },
   { workload: '(4) idle soak', metric: 'joins/s while filling', source: 'idleSoak', key: 'joinsPerSecond', saturation: 'clientSaturated' },
   { workload: '(4) idle soak', metric: 'idle server CPU % of a core', source: 'idleSoak', key: 'idleServerCoreShare' },
+  { workload: '(4b) two nodes on Redis', metric: 'peers held (both nodes)', source: 'idleSoakTwoNodes', key: 'peersHeld', target: '20,000' },
+  { workload: '(4b) two nodes on Redis', metric: 'node RSS KiB per peer (both nodes)', source: 'idleSoakTwoNodes', key: 'rssKiBPerPeer' },
+  { workload: '(4b) two nodes on Redis', metric: 'node heap KiB per peer (after gc)', source: 'idleSoakTwoNodes', key: 'heapKiBPerPeer' },
+  { workload: '(4b) two nodes on Redis', metric: 'RSS MiB, node A', source: 'idleSoakTwoNodes', key: 'rssMiBNodeA' },
+  { workload: '(4b) two nodes on Redis', metric: 'RSS MiB, node B', source: 'idleSoakTwoNodes', key: 'rssMiBNodeB' },
+  { workload: '(4b) two nodes on Redis', metric: 'Redis RSS MiB', source: 'idleSoakTwoNodes', key: 'redisRssMiB' },
+  { workload: '(4b) two nodes on Redis', metric: 'joins/s while filling (both nodes)', source: 'idleSoakTwoNodes', key: 'joinsPerSecond', saturation: 'clientSaturated' },
   { workload: '(5) churn', metric: 'highest sustained joins/s', source: 'joinChurn', key: 'maxSustainedJoinsPerSecond', target: '≥ 3,000', saturation: 'clientSaturated' },
   { workload: '(5) churn', metric: 'join p99 ms at that rate', source: 'joinChurn', key: 'joinP99AtMax' },
   { workload: '(5) churn', metric: 'server CPU µs/join', source: 'joinChurn', key: 'serverUsPerJoinAtMax' },

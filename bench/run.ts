@@ -10,7 +10,7 @@ import { topSelfTime } from './cpu-profile.js'
 import { fileLimitFor } from './process-stats.js'
 import { checkTargets, markdown, type BenchReport } from './report.js'
 import {
-  idleSoak, joinChurn, meshRoom, negotiationBurst, redisCrossNode, relayThroughput, restRates, type WorkloadReport
+  idleSoak, idleSoakTwoNodes, joinChurn, meshRoom, negotiationBurst, redisCrossNode, relayThroughput, restRates, type WorkloadReport
 } from './scenarios.js'
 import { BENCH_API_KEY } from './servers.js'
 import { withSession } from './sessions.js'
@@ -70,6 +70,7 @@ const plan: Array<[string, () => Promise<WorkloadReport> | WorkloadReport]> = [
   ['negotiationBurst', async () => await negotiationBurst(config)],
   ['meshRoom', async () => await meshRoom(config)],
   ['idleSoak', async () => await idleSoak(config, fileLimit)],
+  ['idleSoakTwoNodes', async () => await idleSoakTwoNodes(config, fileLimit)],
   ['joinChurn', async () => await joinChurn(config)],
   ['restRates', async () => await restRates(config)],
   ['redisCrossNode', async () => await redisCrossNode(config, workloads.relayThroughput)]

@@ -3,16 +3,16 @@ import type { BenchConfig } from './bench-config.js'
 import { launch, type Launched } from './child-processes.js'
 import type { RelayKind } from './clients/protocol-clients.js'
 import { round3, type LatencySummary } from './latency-histogram.js'
-import { cpuSample, cpuSince, type CpuSample, type FileLimit } from './process-stats.js'
+import { cpuSample, cpuSince, rssBytes, type CpuSample, type FileLimit } from './process-stats.js'
 import { searchMaxRate, type ProbePhase, type RateSearchResult } from './rate-search.js'
 import { redisAvailable, startBenchRedis } from './redis-server.js'
 import { BENCH_API_KEY, BENCH_REDIS_PREFIX, type ServerKind } from './servers.js'
-import { CLIENT_CORE, CLIENT_SATURATED, SERVER_CORE, withSession, type Measured, type Session } from './sessions.js'
+import { CLIENT_CORE, CLIENT_SATURATED, SERVER_CORE, serverMemory, withSession, type MemoryReading, type Measured, type Session } from './sessions.js'
 import type { BurstResult } from './workloads/negotiation-burst.js'
 import type { ChurnStepResult } from './workloads/join-churn.js'
 import type { RelayStepResult } from './workloads/relay-flows.js'
 import type { RestResult } from './workloads/rest-rate.js'
-import type { SoakJoinResult } from './workloads/idle-soak.js'
+import type { SoakJoinResult, SoakParams } from './workloads/idle-soak.js'
 
 export const RELAY_KINDS: RelayKind[] = ['signalling', 'ws-relay', 'peerjs']
 
@@ -251,6 +251,126 @@ export async function idleSoak (config: BenchConfig, limit: FileLimit): Promise<
     })
   })
   return report
+}
+
+// (4b) idle soak over two nodes on Redis -----------------------------------------------------------------------
+
+interface NodeSoak {
+  name: string
+  port: number
+  before: MemoryReading
+  afterJoin?: MemoryReading
+  afterHold?: MemoryReading
+  join?: SoakJoinResult
+  held?: { open: number, closed: number }
+}
+
+/**
+ * The box's hard open-file limit holds one server process below 20,000 sockets, so the product's own way past it is
+ * measured: two nodes on the bench's redis-server (nodes and Redis on the server core), each with half of the peers,
+ * joined by a load generator of its own (both on the client core), rooms and tokens made on the node a peer joins.
+ */
+export async function idleSoakTwoNodes (config: BenchConfig, limit: FileLimit): Promise<WorkloadReport> {
+  const c = config.soak
+  // each node and each generator needs one descriptor per peer plus its own few dozen
+  const perNode = Math.min(Math.ceil(c.peers / 2), (limit.soft - 150) - ((limit.soft - 150) % 2))
+  const peers = 2 * perNode
+  const report = newReport(`(4b) Idle soak on one box: ${peers} joined peers over two nodes on Redis, rooms of 2, held ${Math.round(c.holdMs / 1000)} s`)
+  if (peers < c.peers) report.notes.push(`asked for ${c.peers} peers, ran ${peers}: ${limit.note ?? `open-file limit ${limit.soft}`}`)
+  if (!redisAvailable()) {
+    report.available = false
+    report.reason = 'not available: redis-server not found'
+    return report
+  }
+  const redis = await startBenchRedis(SERVER_CORE)
+  log(`redis-server ${redis.version} pid ${redis.pid} on ${redis.url}${redis.pinned ? ` pinned to core ${SERVER_CORE}` : ''}`)
+  const started: Array<Launched<unknown>> = []
+  try {
+    const node = async (name: string): Promise<Launched<{ port: number }>> =>
+      await launch<{ port: number }>({ name, entry: './server-host.ts', args: ['signalling', redis.url], core: SERVER_CORE, nodeFlags: ['--expose-gc'], limitPrefix: limit.prefix })
+    const generator = async (name: string): Promise<Launched<{ pid: number }>> =>
+      await launch<{ pid: number }>({ name, entry: './load-generator.ts', core: CLIENT_CORE, limitPrefix: limit.prefix })
+    const launched = await Promise.allSettled([node('soak node A'), node('soak node B'), generator('soak generator A'), generator('soak generator B')])
+    for (const l of launched) if (l.status === 'fulfilled') started.push(l.value)
+    const value = <T>(l: PromiseSettledResult<T>): T => {
+      if (l.status === 'rejected') throw l.reason as Error
+      return l.value
+    }
+    const pairs = [
+      { name: 'A', node: value(launched[0]), generator: value(launched[2]) },
+      { name: 'B', node: value(launched[1]), generator: value(launched[3]) }
+    ]
+    const params = (p: typeof pairs[number]): SoakParams => ({
+      kind: 'signalling', port: p.node.info.port, peers: perNode, localAddresses: c.localAddresses, concurrency: c.concurrency, roomPrefix: `soak${p.name}`
+    })
+    const nodes: NodeSoak[] = await Promise.all(pairs.map(async (p) => ({ name: p.name, port: p.node.info.port, before: await serverMemory(p.node) })))
+    const redisBefore = rssBytes(redis.pid)
+    await Promise.all(pairs.map(async (p) => await p.generator.rpc.call('soakPrepare', params(p), 600_000)))
+
+    // the two generators join at once: the join rate is that of the box, over the time both take
+    const serverPids = [...pairs.map((p) => p.node.pid), redis.pid]
+    const joinServer0 = serverPids.map((pid) => cpuSample(pid))
+    const joinClient0 = pairs.map((p) => cpuSample(p.generator.pid))
+    const joins = await Promise.all(pairs.map(async (p) => await p.generator.rpc.call<SoakJoinResult>('soakConnect', params(p), 600_000)))
+    const joinServer = serverPids.map((pid, i) => cpuSince(pid, joinServer0[i]!))
+    const joinClient = pairs.map((p, i) => cpuSince(p.generator.pid, joinClient0[i]!))
+    const joinWallSeconds = joinClient[0]!.wallSeconds
+    const clientCoreShare = joinClient.reduce((sum, use) => sum + use.coreShare, 0)
+
+    const redisAfterJoin = rssBytes(redis.pid)
+    for (const [i, p] of pairs.entries()) {
+      nodes[i]!.join = joins[i]
+      nodes[i]!.afterJoin = await serverMemory(p.node)
+    }
+    const hold0 = serverPids.map((pid) => cpuSample(pid))
+    await new Promise((resolve) => setTimeout(resolve, c.holdMs))
+    const hold = serverPids.map((pid, i) => cpuSince(pid, hold0[i]!))
+    for (const [i, p] of pairs.entries()) {
+      nodes[i]!.held = await p.generator.rpc.call<{ open: number, closed: number }>('soakCheck', {})
+      nodes[i]!.afterHold = await serverMemory(p.node)
+    }
+    const redisAfterHold = rssBytes(redis.pid)
+
+    const sum = (f: (n: NodeSoak) => number): number => nodes.reduce((total, n) => total + f(n), 0)
+    const joined = sum((n) => n.join?.joined ?? 0)
+    const per = Math.max(1, joined)
+    const kiB = (bytes: number): number => Math.round(bytes / per / 102.4) / 10
+    const miB = (bytes: number): number => Math.round(bytes / 104857.6) / 10
+    const nodeCoreShare = (uses: typeof hold): number => pct(uses[0]!.coreShare + uses[1]!.coreShare)
+    report.summary.signalling = {
+      peersHeld: sum((n) => n.held?.open ?? 0),
+      joinFailures: sum((n) => n.join?.failed ?? 0),
+      rssKiBPerPeer: kiB(sum((n) => n.afterJoin!.rss - n.before.rss)),
+      heapKiBPerPeer: kiB(sum((n) => n.afterJoin!.heapUsed - n.before.heapUsed)),
+      rssMiBNodeA: miB(nodes[0]!.afterHold!.rss),
+      rssMiBNodeB: miB(nodes[1]!.afterHold!.rss),
+      redisRssMiB: miB(redisAfterHold),
+      redisRssKiBPerPeer: kiB(redisAfterJoin - redisBefore),
+      joinsPerSecond: Math.round(joined / joinWallSeconds),
+      serverUsPerJoin: perUnitUs(joinServer[0]!.cpuSeconds + joinServer[1]!.cpuSeconds, joined),
+      redisUsPerJoin: perUnitUs(joinServer[2]!.cpuSeconds, joined),
+      idleServerCoreShare: nodeCoreShare(hold),
+      idleRedisCoreShare: pct(hold[2]!.coreShare),
+      clientSaturated: Number(clientCoreShare >= CLIENT_SATURATED)
+    }
+    report.details.signalling = {
+      nodes,
+      redis: { version: redis.version, pid: redis.pid, pinned: redis.pinned, keyPrefix: BENCH_REDIS_PREFIX, rss: { before: redisBefore, afterJoin: redisAfterJoin, afterHold: redisAfterHold } },
+      join: { wallSeconds: joinWallSeconds, serverCoreShare: nodeCoreShare(joinServer), redisCoreShare: pct(joinServer[2]!.coreShare), clientCoreShare: pct(clientCoreShare) },
+      hold: { nodesCoreShare: nodeCoreShare(hold), redisCoreShare: pct(hold[2]!.coreShare) }
+    }
+    report.notes.push(`${perNode} peers per node; nodes A and B and redis-server ${redis.version} share the server core, the two generators the client core; ` +
+      'RSS and heap per peer are summed over both nodes, Redis\'s own RSS is apart')
+    const firstError = nodes.map((n) => n.join?.firstError).find((e) => e !== undefined)
+    if (firstError !== undefined) report.notes.push(`first join error: ${firstError}`)
+    log(`soak on two nodes: ${report.summary.signalling.peersHeld}/${peers} held, ${report.summary.signalling.rssKiBPerPeer} KiB RSS/peer (nodes), ` +
+      `Redis ${report.summary.signalling.redisRssMiB} MiB, ${report.summary.signalling.joinsPerSecond} joins/s`)
+    return report
+  } finally {
+    // generators first, so that the nodes see their clients leave; Redis last, so that the nodes can say goodbye to it
+    for (const child of started.reverse()) await child.stop()
+    await redis.stop()
+  }
 }
 
 // (5) join/leave churn ------------------------------------------------------------------------------------------

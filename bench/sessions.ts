@@ -25,8 +25,16 @@ export interface Session {
   measure: <T>(method: string, params: unknown, timeoutMs?: number) => Promise<Measured<T>>
   call: <T>(method: string, params: unknown, timeoutMs?: number) => Promise<T>
   /** RSS from /proc and the heap after gc() from inside the server. */
-  memory: () => Promise<{ rss: number, heapUsed: number }>
+  memory: () => Promise<MemoryReading>
   serverCpu: () => ReturnType<typeof cpuSample>
+}
+
+export interface MemoryReading { rss: number, heapUsed: number }
+
+/** RSS from /proc and the heap after gc() from inside a server started by server-host.ts (with --expose-gc). */
+export async function serverMemory (server: Launched<unknown>): Promise<MemoryReading> {
+  const stats = await server.rpc.call<HeapStats>('stats', {}, 60_000)
+  return { rss: rssBytes(server.pid), heapUsed: stats.heapUsed }
 }
 
 export interface SessionOptions {
@@ -67,10 +75,7 @@ export async function withSession<T> (kind: ServerKind, options: SessionOptions,
       const clientUse = cpuSince(generator.pid, c0)
       return { result, server: serverUse, client: clientUse, clientSaturated: clientUse.coreShare >= CLIENT_SATURATED }
     },
-    memory: async () => {
-      const stats = await server.rpc.call<HeapStats>('stats', {}, 60_000)
-      return { rss: rssBytes(server.pid), heapUsed: stats.heapUsed }
-    },
+    memory: async () => await serverMemory(server),
     serverCpu: () => cpuSample(server.pid)
   }
   try {
