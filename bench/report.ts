@@ -9,7 +9,7 @@ export interface BenchReport {
   meta: Record<string, unknown>
   workloads: Record<string, WorkloadReport>
   checks: Check[]
-  profiles: Record<string, { file: string, totalMs: number, idlePercent: number, hotSpots: HotSpot[] } | { error: string }>
+  profiles: Record<string, { file: string, flameGraph?: string, folded?: string, totalMs: number, idlePercent: number, hotSpots: HotSpot[] } | { error: string }>
   processes: { started: number[], leftover: number[] }
 }
 
@@ -93,7 +93,8 @@ const ROWS: Row[] = [
   { workload: '(4b) two nodes on Redis', metric: 'joins/s while filling (both nodes)', source: 'idleSoakTwoNodes', key: 'joinsPerSecond', saturation: 'clientSaturated' },
   { workload: '(5) churn', metric: 'highest sustained joins/s', source: 'joinChurn', key: 'maxSustainedJoinsPerSecond', target: '≥ 3,000', saturation: 'clientSaturated' },
   { workload: '(5) churn', metric: 'join p99 ms at that rate', source: 'joinChurn', key: 'joinP99AtMax' },
-  { workload: '(5) churn', metric: 'server CPU µs/join', source: 'joinChurn', key: 'serverUsPerJoinAtMax' },
+  { workload: '(5) churn', metric: 'server CPU µs/join at that rate', source: 'joinChurn', key: 'serverUsPerJoinAtMax' },
+  { workload: '(5) churn', metric: 'server CPU µs/join at 2,000 joins/s (all alike)', source: 'joinChurn', key: 'serverUsPerJoinAtCompareRate' },
   { workload: '(6) REST', metric: 'POST /rooms/{id}/tokens req/s', source: 'restRates', key: 'tokensPerSecond', target: '≥ 0.6 × /hello', saturation: 'clientSaturated' },
   { workload: '(6) REST', metric: 'POST /rooms/{id}/tokens server CPU µs/req', source: 'restRates', key: 'tokensServerUsPerRequest' },
   { workload: '(6) REST', metric: 'POST /rooms req/s', source: 'restRates', key: 'roomsPerSecond' },
@@ -209,7 +210,7 @@ export function markdown (report: BenchReport): string {
       lines.push(`### Profile: ${name}`, '', `failed: ${profile.error}`, '')
       continue
     }
-    lines.push(`### Profile: ${name} (self time, ${profile.idlePercent} % idle; ${profile.file})`, '', '| function | location | self ms | % of busy |', '| --- | --- | ---: | ---: |')
+    lines.push(`### Profile: ${name} (self time, ${profile.idlePercent} % idle; ${profile.file}${profile.flameGraph === undefined ? '' : `; flame graph ${profile.flameGraph}`})`, '', '| function | location | self ms | % of busy |', '| --- | --- | ---: | ---: |')
     for (const h of profile.hotSpots) lines.push(`| \`${h.function}\` | ${h.location} | ${fmt(h.selfMs)} | ${fmt(h.selfPercent)} |`)
     lines.push('')
   }

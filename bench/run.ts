@@ -7,6 +7,7 @@ import { join, relative, resolve } from 'node:path'
 import { FULL, SMOKE, type BenchConfig } from './bench-config.js'
 import { canPin, killAll, leftovers, repoRoot, startedPids } from './child-processes.js'
 import { topSelfTime } from './cpu-profile.js'
+import { writeFlameGraphs } from './flame-graph.js'
 import { fileLimitFor } from './process-stats.js'
 import { checkTargets, markdown, type BenchReport } from './report.js'
 import {
@@ -119,7 +120,14 @@ if (config.profile.enabled && (only === undefined || only.has('profiles'))) {
       const files = readdirSync(caseDir).filter((f) => f.endsWith('.cpuprofile'))
       const main = files.find((f) => f.split('.').at(-3) === '0') ?? files[0]
       if (main === undefined) throw new Error('no profile written')
-      profiles[title] = { file: relative(repoRoot, join(caseDir, main)), ...topSelfTime(join(caseDir, main), repoRoot, 15) }
+      // folded stacks and an SVG flame graph next to the profile: readable without any tool
+      const flame = writeFlameGraphs(join(caseDir, main), `${title} (server CPU)`)
+      profiles[title] = {
+        file: relative(repoRoot, join(caseDir, main)),
+        flameGraph: relative(repoRoot, flame.svg),
+        folded: relative(repoRoot, flame.folded),
+        ...topSelfTime(join(caseDir, main), repoRoot, 15)
+      }
     } catch (err) {
       profiles[title] = { error: (err as Error).message }
     }
