@@ -16,13 +16,15 @@ export interface BenchConfig {
     bisectRounds: number
     roundTo: number
     searchBudgetMs: number
-    /** run the half-load step in a fresh server (else after the steps, in the same one) */
-    freshHalfLoad: boolean
+    /** Half load: rounds that alternate between the three relays, each loading one relay for `halfLoadStepMs`. */
+    halfLoadRounds: number
+    halfLoadStepMs: number
   }
   burst: { pairs: number, windowMs: number, candidates: number, timeoutMs: number }
   mesh: { peers: number, rate: number, durationMs: number }
   soak: { peers: number, holdMs: number, concurrency: number, localAddresses: string[] }
-  churn: { rooms: number, steps: number[], stepMs: number, drainMs: number, sustainedP99Ms: number }
+  /** (5): stepped, retried and bisected as (1) is; CPU per join is also compared at `compareRate`, one of the steps. */
+  churn: { rooms: number, steps: number[], stepMs: number, drainMs: number, sustainedP99Ms: number, retryPauseMs: number, bisectRounds: number, roundTo: number, compareRate: number }
   rest: { connections: number, warmupMs: number, durationMs: number }
   /** (7): pairs per placement, total msgs/s of candidate-size frames, measured in rounds that alternate the placements. */
   redis: { pairs: number, rate: number, warmupMs: number, roundMs: number, rounds: number, drainMs: number }
@@ -45,13 +47,14 @@ export const FULL: BenchConfig = {
     bisectRounds: 2,
     roundTo: 500,
     searchBudgetMs: 50_000,
-    freshHalfLoad: true
+    halfLoadRounds: 4,
+    halfLoadStepMs: 3000
   },
   burst: { pairs: 200, windowMs: 1000, candidates: 15, timeoutMs: 15_000 },
   mesh: { peers: 8, rate: 2000, durationMs: 4000 },
   // one 30 s server heartbeat falls inside the hold
   soak: { peers: 20_000, holdMs: 32_000, concurrency: 256, localAddresses },
-  churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100 },
+  churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100, retryPauseMs: 1000, bisectRounds: 2, roundTo: 250, compareRate: 2000 },
   rest: { connections: 32, warmupMs: 1000, durationMs: 4000 },
   redis: { pairs: 100, rate: 800, warmupMs: 2000, roundMs: 5000, rounds: 4, drainMs: 2000 },
   profile: { enabled: true, durationMs: 5000 }
@@ -59,11 +62,11 @@ export const FULL: BenchConfig = {
 
 export const SMOKE: BenchConfig = {
   mode: 'smoke',
-  relay: { rooms: 10, steps: [500, 1000], stepMs: 700, drainMs: 1000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 500, searchBudgetMs: 10_000, freshHalfLoad: false },
+  relay: { rooms: 10, steps: [500, 1000], stepMs: 700, drainMs: 1000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 500, searchBudgetMs: 10_000, halfLoadRounds: 1, halfLoadStepMs: 700 },
   burst: { pairs: 10, windowMs: 300, candidates: 3, timeoutMs: 5000 },
   mesh: { peers: 8, rate: 200, durationMs: 700 },
   soak: { peers: 100, holdMs: 500, concurrency: 32, localAddresses: localAddresses.slice(0, 2) },
-  churn: { rooms: 20, steps: [100], stepMs: 700, drainMs: 2000, sustainedP99Ms: 1000 },
+  churn: { rooms: 20, steps: [100], stepMs: 700, drainMs: 2000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 50, compareRate: 100 },
   rest: { connections: 4, warmupMs: 100, durationMs: 700 },
   redis: { pairs: 4, rate: 200, warmupMs: 200, roundMs: 500, rounds: 1, drainMs: 1000 },
   profile: { enabled: false, durationMs: 1000 }

@@ -83,16 +83,9 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   const probes: Partial<Record<ServerKind, RelayProbeReport[]>> = {}
   const searches: Partial<Record<ServerKind, Omit<RateSearchResult<RelayStepReport>, 'probes' | 'best'> & { seconds: number }>> = {}
   const maxSustained: Partial<Record<ServerKind, RelayProbeReport | undefined>> = {}
-  const half: Partial<Record<ServerKind, RelayStepReport>> = {}
+  const half: Partial<Record<ServerKind, HalfLoadReport>> = {}
   // the same absolute load for all: half of the bare relay's highest sustained rate (the bare relay runs first)
   const halfRate = (): number => Math.max(100, Math.round((maxSustained['ws-relay']?.offeredRate ?? c.steps[0]!) / 2))
-  const halfLoad = async (session: Session, kind: ServerKind): Promise<void> => {
-    // a short warm-up so the JIT has settled before the measured step
-    await session.call('relayStep', { rate: halfRate(), durationMs: Math.min(1000, c.stepMs), drainMs: c.drainMs })
-    const m = await session.measure<RelayStepResult>('relayStep', { rate: halfRate(), durationMs: c.stepMs * 2, drainMs: c.drainMs })
-    half[kind] = relayStepReport(m, c.sustainedP99Ms)
-    log(`relay half load ${kind} ${halfRate()}/s: p50 ${half[kind]!.latency.p50} p99 ${half[kind]!.latency.p99} ms, ${half[kind]!.serverUsPerMessage} us/msg`)
-  }
   const setup = async (session: Session, kind: ServerKind): Promise<void> => {
     const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind, port: session.port, rooms: c.rooms, peersPerRoom: 2 })
     report.notes[0] = `mean frame ${done.bytesPerMessage} B (1 offer, 1 answer, 8 candidates per 10 messages)`
@@ -116,17 +109,11 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
       maxSustained[kind] = list.filter((p) => p.sustained).reduce<RelayProbeReport | undefined>((top, p) => top === undefined || p.offeredRate > top.offeredRate ? p : top, undefined)
       searches[kind] = { failedAt: search.failedAt, bisectCutShort: search.bisectCutShort, seconds: Math.round((performance.now() - t0) / 100) / 10 }
       if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs / 1000} s into the search`)
-      if (!c.freshHalfLoad) await halfLoad(session, kind)
     })
   })
-  if (c.freshHalfLoad) {
-    await forEachKind(report, ['ws-relay', 'signalling', 'peerjs'], async (kind) => {
-      await withSession(kind, {}, async (session) => {
-        await setup(session, kind)
-        await halfLoad(session, kind)
-      })
-    })
-  }
+  // CPU per message and latency at half the bare relay's highest rate: the three servers side by side, in rounds
+  // that alternate between them, so that a slow spell of the shared machine is spread over all three alike
+  await halfLoadRounds(config, halfRate(), half, report)
 
   for (const kind of RELAY_KINDS) {
     const list = probes[kind]
@@ -160,6 +147,89 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   report.notes.push(`a step that is not sustained is retried once after ${c.retryPauseMs} ms and counts if the retry is; ` +
     `then ${c.bisectRounds} bisection round${c.bisectRounds === 1 ? '' : 's'} between the last sustained step and the failed one, in multiples of ${c.roundTo} msgs/s`)
   return report
+}
+
+interface HalfLoadReport extends RelayStepReport {
+  rounds: number
+  /** Server µs per message of each round, in order. */
+  roundUsPerMessage: number[]
+}
+
+/**
+ * The three relays run at once on the server core, with one load generator on the other; each round loads one
+ * relay at a time for `halfLoadStepMs`, and the order rotates from round to round. CPU per message is the total
+ * over a relay's rounds divided by the messages it delivered; latencies come from all its rounds together.
+ */
+async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<Record<ServerKind, HalfLoadReport>>, report: WorkloadReport): Promise<void> {
+  const c = config.relay
+  const started: Array<Launched<unknown>> = []
+  try {
+    const servers: Partial<Record<RelayKind, Launched<{ port: number }>>> = {}
+    for (const kind of RELAY_KINDS) {
+      const server = await launch<{ port: number }>({ name: `${kind} server (half load)`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
+      started.push(server)
+      servers[kind] = server
+    }
+    const generator = await launch<{ pid: number }>({ name: 'half-load generator', entry: './load-generator.ts', core: CLIENT_CORE })
+    started.push(generator)
+    for (const kind of RELAY_KINDS) {
+      await generator.rpc.call('relaySetup', { name: kind, kind, port: servers[kind]!.info.port, rooms: c.rooms, peersPerRoom: 2 }, 120_000)
+    }
+    const step = async (kind: RelayKind, durationMs: number, accumulate: boolean): Promise<Measured<RelayStepResult>> => {
+      const server = servers[kind]!
+      const s0 = cpuSample(server.pid)
+      const g0 = cpuSample(generator.pid)
+      const result = await generator.rpc.call<RelayStepResult>('relayStep', { name: kind, rate, durationMs, drainMs: c.drainMs, accumulate }, durationMs + c.drainMs + 60_000)
+      const client = cpuSince(generator.pid, g0)
+      return { result, server: cpuSince(server.pid, s0), client, clientSaturated: client.coreShare >= CLIENT_SATURATED }
+    }
+    // warm-up, so that the JIT has settled before anything is measured
+    for (const kind of RELAY_KINDS) await step(kind, Math.min(1000, c.halfLoadStepMs), false)
+    const rounds: Partial<Record<RelayKind, Array<Measured<RelayStepResult>>>> = {}
+    for (let round = 0; round < c.halfLoadRounds; round++) {
+      const order = RELAY_KINDS.map((_, i) => RELAY_KINDS[(i + round) % RELAY_KINDS.length]!)
+      for (const kind of order) {
+        const m = await step(kind, c.halfLoadStepMs, round > 0)
+        ;(rounds[kind] ??= []).push(m)
+        log(`relay half load ${kind} ${rate}/s round ${round + 1}: p50 ${m.result.latency.p50} p99 ${m.result.latency.p99} ms, ${perUnitUs(m.server.cpuSeconds, m.result.received)} us/msg`)
+      }
+    }
+    for (const kind of RELAY_KINDS) {
+      const list = rounds[kind] ?? []
+      if (list.length === 0) continue
+      const sum = (f: (m: Measured<RelayStepResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
+      const last = list.at(-1)!
+      const serverCpu = sum((m) => m.server.cpuSeconds)
+      const serverWall = sum((m) => m.server.wallSeconds)
+      const clientCpu = sum((m) => m.client.cpuSeconds)
+      const clientWall = sum((m) => m.client.wallSeconds)
+      const merged: Measured<RelayStepResult> = {
+        result: {
+          ...last.result,
+          durationMs: sum((m) => m.result.durationMs),
+          sent: sum((m) => m.result.sent),
+          received: sum((m) => m.result.received),
+          lost: sum((m) => m.result.lost),
+          achievedRate: Math.round(sum((m) => m.result.achievedRate) / list.length),
+          maxSendLagMs: Math.max(...list.map((m) => m.result.maxSendLagMs)),
+          meanSendLagMs: round3(sum((m) => m.result.meanSendLagMs) / list.length),
+          latency: last.result.cumulativeLatency
+        },
+        server: { cpuSeconds: serverCpu, wallSeconds: serverWall, coreShare: serverWall > 0 ? serverCpu / serverWall : 0 },
+        client: { cpuSeconds: clientCpu, wallSeconds: clientWall, coreShare: clientWall > 0 ? clientCpu / clientWall : 0 },
+        clientSaturated: list.some((m) => m.clientSaturated)
+      }
+      half[kind] = {
+        ...relayStepReport(merged, c.sustainedP99Ms),
+        rounds: list.length,
+        roundUsPerMessage: list.map((m) => perUnitUs(m.server.cpuSeconds, m.result.received))
+      }
+    }
+    report.notes.push(`half load: ${rate} msgs/s, the three relays running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
+      `${c.halfLoadStepMs / 1000} s each in rotating order; CPU per message over all rounds, latencies over all rounds together`)
+  } finally {
+    for (const child of started.reverse()) await child.stop()
+  }
 }
 
 // (2) negotiation burst -----------------------------------------------------------------------------------------
@@ -383,26 +453,32 @@ export async function joinChurn (config: BenchConfig): Promise<WorkloadReport> {
   await forEachKind(report, RELAY_KINDS, async (kind) => {
     await withSession(kind, {}, async (session) => {
       await session.call('churnSetup', { kind, port: session.port, rooms: c.rooms }, 120_000)
-      const list: ChurnStepReport[] = []
-      for (const rate of c.steps) {
-        const m = await session.measure<ChurnStepResult>('churnStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs }, 120_000)
-        const r = m.result
-        const total = Math.round(rate * c.stepMs / 1000)
-        const sustained = r.failed === 0 && r.skipped === 0 && r.joined >= 0.95 * total && r.joinLatency.p99 <= c.sustainedP99Ms
-        list.push({ ...r, serverUsPerJoin: perUnitUs(m.server.cpuSeconds, r.joined), ...cpuOf(m), sustained })
-        log(`churn ${kind} ${rate}/s: ${r.achievedRate}/s p99 ${r.joinLatency.p99} ms failed ${r.failed} skipped ${r.skipped} server ${pct(m.server.coreShare)}% client ${pct(m.client.coreShare)}%`)
-        if (!sustained) break
-      }
-      const top = list.filter((s) => s.sustained).at(-1)
+      // stepped up, a failed step retried once, then bisected, as the relay's throughput is (bench/rate-search.ts)
+      const search = await searchMaxRate<ChurnStepReport>(
+        { steps: c.steps, bisectRounds: c.bisectRounds, roundTo: c.roundTo, retryPauseMs: c.retryPauseMs },
+        async (rate, phase, attempt) => {
+          const m = await session.measure<ChurnStepResult>('churnStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs }, 120_000)
+          const r = m.result
+          const total = Math.round(rate * c.stepMs / 1000)
+          const sustained = r.failed === 0 && r.skipped === 0 && r.joined >= 0.95 * total && r.joinLatency.p99 <= c.sustainedP99Ms
+          log(`churn ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: ${r.achievedRate}/s p99 ${r.joinLatency.p99} ms failed ${r.failed} skipped ${r.skipped} server ${pct(m.server.coreShare)}% client ${pct(m.client.coreShare)}%`)
+          return { ...r, serverUsPerJoin: perUnitUs(m.server.cpuSeconds, r.joined), ...cpuOf(m), sustained }
+        })
+      const list = search.probes.map((p) => ({ ...p.tries.at(-1)!, phase: p.phase, tries: p.tries }))
+      const top = search.best === undefined ? undefined : list[search.probes.indexOf(search.best)]
       // with no sustained step, the latency and cost columns show the first (lowest) step
       const shown = top ?? list[0]!
-      report.details[kind] = { steps: list }
+      // CPU per join at one rate every server sustains, so that the servers compare at the same load
+      const common = list.find((p) => p.offeredRate === c.compareRate && p.sustained)
+      report.details[kind] = { steps: list, failedAt: search.failedAt }
       report.summary[kind] = {
         maxSustainedJoinsPerSecond: top?.achievedRate ?? 0,
         joinP50AtMax: shown.joinLatency.p50,
         joinP99AtMax: shown.joinLatency.p99,
         serverUsPerJoinAtMax: shown.serverUsPerJoin,
-        clientSaturated: Number(list.some((s) => s.clientSaturated))
+        serverUsPerJoinAtCompareRate: common?.serverUsPerJoin ?? Number.NaN,
+        ...(search.failedAt === undefined ? {} : { lowestFailedJoinRate: search.failedAt }),
+        clientSaturated: Number(list.some((p) => p.tries.some((t) => t.clientSaturated)))
       }
     })
   })
