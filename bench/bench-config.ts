@@ -28,7 +28,8 @@ export interface BenchConfig {
   rest: { connections: number, warmupMs: number, durationMs: number }
   /** (7): pairs per placement, total msgs/s of candidate-size frames, measured in rounds that alternate the placements. */
   redis: { pairs: number, rate: number, warmupMs: number, roundMs: number, rounds: number, drainMs: number }
-  profile: { enabled: boolean, durationMs: number }
+  /** CPU profiles of the server over `durationMs` of load, sampled every `intervalUs`. */
+  profile: { enabled: boolean, durationMs: number, intervalUs: number }
 }
 
 const localAddresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`)
@@ -57,7 +58,7 @@ export const FULL: BenchConfig = {
   churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100, retryPauseMs: 1000, bisectRounds: 2, roundTo: 250, compareRate: 2000 },
   rest: { connections: 32, warmupMs: 1000, durationMs: 4000 },
   redis: { pairs: 100, rate: 800, warmupMs: 2000, roundMs: 5000, rounds: 4, drainMs: 2000 },
-  profile: { enabled: true, durationMs: 5000 }
+  profile: { enabled: true, durationMs: 5000, intervalUs: 500 }
 }
 
 export const SMOKE: BenchConfig = {
@@ -69,5 +70,5 @@ export const SMOKE: BenchConfig = {
   churn: { rooms: 20, steps: [100], stepMs: 700, drainMs: 2000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 50, compareRate: 100 },
   rest: { connections: 4, warmupMs: 100, durationMs: 700 },
   redis: { pairs: 4, rate: 200, warmupMs: 200, roundMs: 500, rounds: 1, drainMs: 1000 },
-  profile: { enabled: false, durationMs: 1000 }
+  profile: { enabled: true, durationMs: 500, intervalUs: 1000 }
 }

@@ -1,7 +1,7 @@
 // The benchmark: `npm run bench` (full, several minutes) or `npm run bench -- --smoke` (every workload for a second or
 // two). Writes bench/results/<timestamp>.json and .md (or under --out DIR) and prints the Markdown table.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { FULL, SMOKE, type BenchConfig } from './bench-config.js'
@@ -14,7 +14,7 @@ import {
   idleSoak, idleSoakTwoNodes, joinChurn, meshRoom, negotiationBurst, redisCrossNode, relayThroughput, restRates, type WorkloadReport
 } from './scenarios.js'
 import { BENCH_API_KEY } from './servers.js'
-import { withSession } from './sessions.js'
+import { withSession, type Session } from './sessions.js'
 import type { RestResult } from './workloads/rest-rate.js'
 
 const args = process.argv.slice(2)
@@ -94,39 +94,43 @@ if (config.profile.enabled && (only === undefined || only.has('profiles'))) {
   const dir = join(outDir, `${name}-profiles`)
   mkdirSync(dir, { recursive: true })
   const halfRate = workloads.relayThroughput?.summary.signalling?.halfLoadRate ?? 5000
-  const cases: Array<[string, (s: Parameters<Parameters<typeof withSession>[2]>[0]) => Promise<unknown>]> = [
+  type Case = [title: string, setup: (s: Session) => Promise<unknown>, measured: (s: Session) => Promise<unknown>]
+  const cases: Case[] = [
     [`relay at ${halfRate} msgs/s`, async (s) => {
       await s.call('relaySetup', { kind: 'signalling', port: s.port, rooms: config.relay.rooms, peersPerRoom: 2 })
-      await s.call('relayStep', { rate: halfRate, durationMs: config.profile.durationMs, drainMs: 2000 })
-    }],
+      await s.call('relayStep', { rate: halfRate, durationMs: 1000, drainMs: 1000 })
+    }, async (s) => await s.call('relayStep', { rate: halfRate, durationMs: config.profile.durationMs, drainMs: 0 })],
     ['join/leave churn at 1,000 joins/s', async (s) => {
       await s.call('churnSetup', { kind: 'signalling', port: s.port, rooms: config.churn.rooms }, 120_000)
-      await s.call('churnStep', { rate: 1000, durationMs: config.profile.durationMs, drainMs: 2000 }, 120_000)
-    }],
+      await s.call('churnStep', { rate: 1000, durationMs: 1000, drainMs: 1000 }, 120_000)
+    }, async (s) => await s.call('churnStep', { rate: 1000, durationMs: config.profile.durationMs, drainMs: 0 }, 120_000)],
     ['POST /rooms/{id}/tokens, closed loop', async (s) => {
       await s.call('createRoom', { port: s.port, roomId: 'rest' })
-      await s.call<RestResult>('rest', {
-        port: s.port, method: 'POST', path: '/rooms/rest/tokens', headers: { Authorization: `Bearer ${BENCH_API_KEY}` }, body: '{}',
-        expectStatus: 201, connections: config.rest.connections, warmupMs: 0, durationMs: config.profile.durationMs
-      })
-    }]
+    }, async (s) => await s.call<RestResult>('rest', {
+      port: s.port, method: 'POST', path: '/rooms/rest/tokens', headers: { Authorization: `Bearer ${BENCH_API_KEY}` }, body: '{}',
+      expectStatus: 201, connections: config.rest.connections, warmupMs: 1000, durationMs: config.profile.durationMs
+    })]
   ]
-  for (const [index, [title, run]] of cases.entries()) {
+  for (const [index, [title, setup, measured]] of cases.entries()) {
     const caseDir = join(dir, String(index + 1))
+    mkdirSync(caseDir, { recursive: true })
+    const file = join(caseDir, 'server.cpuprofile')
     log(`--- profile: ${title}`)
     try {
-      await withSession('signalling', { serverNodeFlags: ['--cpu-prof', `--cpu-prof-dir=${caseDir}`] }, run)
-      // one file per thread; the main thread's has thread id 0
-      const files = readdirSync(caseDir).filter((f) => f.endsWith('.cpuprofile'))
-      const main = files.find((f) => f.split('.').at(-3) === '0') ?? files[0]
-      if (main === undefined) throw new Error('no profile written')
+      // set-up and warm-up first; the profile covers the measured stretch alone
+      await withSession('signalling', {}, async (s) => {
+        await setup(s)
+        await s.callServer('profileStart', { intervalUs: config.profile.intervalUs })
+        await measured(s)
+        await s.callServer('profileStop', { file })
+      })
       // folded stacks and an SVG flame graph next to the profile: readable without any tool
-      const flame = writeFlameGraphs(join(caseDir, main), `${title} (server CPU)`)
+      const flame = writeFlameGraphs(file, `${title} (server CPU)`)
       profiles[title] = {
-        file: relative(repoRoot, join(caseDir, main)),
+        file: relative(repoRoot, file),
         flameGraph: relative(repoRoot, flame.svg),
         folded: relative(repoRoot, flame.folded),
-        ...topSelfTime(join(caseDir, main), repoRoot, 15)
+        ...topSelfTime(file, repoRoot, 15)
       }
     } catch (err) {
       profiles[title] = { error: (err as Error).message }

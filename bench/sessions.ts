@@ -24,6 +24,8 @@ export interface Session {
   /** Calls the generator and measures both processes' CPU over the call. */
   measure: <T>(method: string, params: unknown, timeoutMs?: number) => Promise<Measured<T>>
   call: <T>(method: string, params: unknown, timeoutMs?: number) => Promise<T>
+  /** Calls the server process's own bench hooks (bench/server-host.ts). */
+  callServer: <T>(method: string, params: unknown, timeoutMs?: number) => Promise<T>
   /** RSS from /proc and the heap after gc() from inside the server. */
   memory: () => Promise<MemoryReading>
   serverCpu: () => ReturnType<typeof cpuSample>
@@ -67,6 +69,7 @@ export async function withSession<T> (kind: ServerKind, options: SessionOptions,
     serverPid: server.pid,
     generatorPid: generator.pid,
     call: async (method, params, timeoutMs) => await generator.rpc.call(method, params, timeoutMs),
+    callServer: async (method, params, timeoutMs) => await server.rpc.call(method, params, timeoutMs),
     measure: async <R>(method: string, params: unknown, timeoutMs?: number) => {
       const s0 = cpuSample(server.pid)
       const c0 = cpuSample(generator.pid)

@@ -2,7 +2,7 @@
 // report is well formed. It asserts nothing about speed; the targets are read from a full run's report.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +37,7 @@ interface Report {
   meta: { mode: string, node: string, cpus: number }
   workloads: Record<string, Workload>
   checks: Array<{ target: string, met: boolean }>
+  profiles: Record<string, { file?: string, flameGraph?: string, folded?: string, hotSpots?: unknown[], error?: string }>
   processes: { started: number[], leftover: number[] }
 }
 
@@ -86,6 +87,17 @@ t.test('npm run bench -- --smoke writes a well-formed report and leaves no proce
   }
   t.ok(report.checks.length > 0, 'the targets are checked')
   for (const check of report.checks) t.type(check.met, 'boolean', check.target)
+
+  // the three CPU profiles, each with its flame graph and folded stacks next to it
+  const profiles = Object.entries(report.profiles)
+  t.equal(profiles.length, 3, 'three server CPU profiles are taken')
+  for (const [title, profile] of profiles) {
+    t.equal(profile.error, undefined, `profile "${title}" was taken`)
+    for (const file of [profile.file, profile.flameGraph, profile.folded]) {
+      t.ok(file !== undefined && existsSync(join(root, file)), `profile "${title}" wrote ${file ?? 'a file'}`)
+    }
+    t.ok(Array.isArray(profile.hotSpots) && profile.hotSpots.length > 0, `profile "${title}" lists its hot spots`)
+  }
 
   t.same(report.processes.leftover, [], 'the run stopped every child it started')
   t.ok(report.processes.started.length >= 2, 'the servers and generators ran in processes of their own')
