@@ -86,3 +86,12 @@ export async function searchMaxRate<T extends { sustained: boolean }> (
   const best = probes.filter((p) => p.sustained).reduce<Probe<T> | undefined>((top, p) => top === undefined || p.rate > top.rate ? p : top, undefined)
   return { probes, best, failedAt, bisectCutShort }
 }
+
+/** A probe as a row of the report: the fields of the try that decided it (the retry, when there was one), and every try. */
+export type DecidedProbe<T> = T & { phase: ProbePhase, tries: T[] }
+
+/** The search's probes as report rows, in the order they ran, and the row of the best one. */
+export function decidedProbes<T extends { sustained: boolean }> (result: RateSearchResult<T>): { rows: Array<DecidedProbe<T>>, best: DecidedProbe<T> | undefined } {
+  const rows = result.probes.map((p): DecidedProbe<T> => ({ ...p.tries.at(-1)!, phase: p.phase, tries: p.tries }))
+  return { rows, best: result.best === undefined ? undefined : rows[result.probes.indexOf(result.best)] }
+}

@@ -1,11 +1,11 @@
 // The seven workloads of the benchmark, each run against the product and its baselines in fresh processes.
 import type { BenchConfig } from './bench-config.js'
-import { launch, type Launched } from './child-processes.js'
+import { launch, type Launched, type LaunchOptions } from './child-processes.js'
 import type { RelayKind } from './clients/protocol-clients.js'
 import { round3, type LatencySummary } from './latency-histogram.js'
 import { cpuSample, cpuSince, rssBytes, type CpuSample, type FileLimit } from './process-stats.js'
-import { searchMaxRate, type ProbePhase, type RateSearchResult } from './rate-search.js'
-import { redisAvailable, startBenchRedis } from './redis-server.js'
+import { decidedProbes, searchMaxRate, type DecidedProbe, type RateSearchResult } from './rate-search.js'
+import { redisAvailable, startBenchRedis, type BenchRedis } from './redis-server.js'
 import { BENCH_API_KEY, BENCH_REDIS_PREFIX, type ServerKind } from './servers.js'
 import { CLIENT_CORE, CLIENT_SATURATED, SERVER_CORE, serverMemory, withSession, type MemoryReading, type Measured, type Session } from './sessions.js'
 import type { BurstResult } from './workloads/negotiation-burst.js'
@@ -50,6 +50,43 @@ async function forEachKind (report: WorkloadReport, kinds: ServerKind[], run: (k
   }
 }
 
+type LaunchChild = <Info>(options: LaunchOptions) => Promise<Launched<Info>>
+
+/** Runs `run` with a `launch` that records each child; every child it started is stopped afterwards, last first. */
+async function withChildren<T> (run: (launchChild: LaunchChild) => Promise<T>): Promise<T> {
+  const started: Array<Launched<unknown>> = []
+  try {
+    return await run(async <Info>(options: LaunchOptions) => {
+      const child = await launch<Info>(options)
+      started.push(child)
+      return child
+    })
+  } finally {
+    // generators are started after the servers, so they stop first: the servers see their clients leave
+    for (const child of started.reverse()) await child.stop()
+  }
+}
+
+/**
+ * A workload on the bench's own redis-server (pinned with the servers), with children as `withChildren` starts
+ * them; Redis stops last, so that the nodes can say goodbye to it. Without redis-server the report says so.
+ */
+async function onBenchRedis (report: WorkloadReport, run: (redis: BenchRedis, launchChild: LaunchChild) => Promise<void>): Promise<WorkloadReport> {
+  if (!redisAvailable()) {
+    report.available = false
+    report.reason = 'not available: redis-server not found'
+    return report
+  }
+  const redis = await startBenchRedis(SERVER_CORE)
+  log(`redis-server ${redis.version} pid ${redis.pid} on ${redis.url}${redis.pinned ? ` pinned to core ${SERVER_CORE}` : ''}`)
+  try {
+    await withChildren(async (launchChild) => { await run(redis, launchChild) })
+    return report
+  } finally {
+    await redis.stop()
+  }
+}
+
 function cpuOf<T> (m: Measured<T>): { serverCoreShare: number, clientCoreShare: number, clientSaturated: boolean } {
   return { serverCoreShare: pct(m.server.coreShare), clientCoreShare: pct(m.client.coreShare), clientSaturated: m.clientSaturated }
 }
@@ -71,11 +108,7 @@ function relayStepReport (m: Measured<RelayStepResult>, p99Limit: number): Relay
   return { ...r, serverCpuSeconds: m.server.cpuSeconds, serverUsPerMessage: perUnitUs(m.server.cpuSeconds, r.received), ...cpuOf(m), sustained }
 }
 
-/** One rate of the search: the fields of the try that decided it (the retry, when there was one), and every try. */
-interface RelayProbeReport extends RelayStepReport {
-  phase: ProbePhase
-  tries: RelayStepReport[]
-}
+type RelayProbeReport = DecidedProbe<RelayStepReport>
 
 export async function relayThroughput (config: BenchConfig): Promise<WorkloadReport> {
   const c = config.relay
@@ -104,9 +137,9 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
           log(`relay ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: got ${step.achievedRate}/s p99 ${step.latency.p99} ms lost ${step.lost} server ${step.serverCoreShare}% client ${step.clientCoreShare}%`)
           return step
         })
-      const list = search.probes.map((p): RelayProbeReport => ({ ...p.tries.at(-1)!, phase: p.phase, tries: p.tries }))
-      probes[kind] = list
-      maxSustained[kind] = list.filter((p) => p.sustained).reduce<RelayProbeReport | undefined>((top, p) => top === undefined || p.offeredRate > top.offeredRate ? p : top, undefined)
+      const { rows, best } = decidedProbes(search)
+      probes[kind] = rows
+      maxSustained[kind] = best
       searches[kind] = { failedAt: search.failedAt, bisectCutShort: search.bisectCutShort, seconds: Math.round((performance.now() - t0) / 100) / 10 }
       if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs / 1000} s into the search`)
     })
@@ -162,16 +195,12 @@ interface HalfLoadReport extends RelayStepReport {
  */
 async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<Record<ServerKind, HalfLoadReport>>, report: WorkloadReport): Promise<void> {
   const c = config.relay
-  const started: Array<Launched<unknown>> = []
-  try {
+  await withChildren(async (launchChild) => {
     const servers: Partial<Record<RelayKind, Launched<{ port: number }>>> = {}
     for (const kind of RELAY_KINDS) {
-      const server = await launch<{ port: number }>({ name: `${kind} server (half load)`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
-      started.push(server)
-      servers[kind] = server
+      servers[kind] = await launchChild<{ port: number }>({ name: `${kind} server (half load)`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
     }
-    const generator = await launch<{ pid: number }>({ name: 'half-load generator', entry: './load-generator.ts', core: CLIENT_CORE })
-    started.push(generator)
+    const generator = await launchChild<{ pid: number }>({ name: 'half-load generator', entry: './load-generator.ts', core: CLIENT_CORE })
     for (const kind of RELAY_KINDS) {
       await generator.rpc.call('relaySetup', { name: kind, kind, port: servers[kind]!.info.port, rooms: c.rooms, peersPerRoom: 2 }, 120_000)
     }
@@ -227,9 +256,7 @@ async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<
     }
     report.notes.push(`half load: ${rate} msgs/s, the three relays running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
       `${c.halfLoadStepMs / 1000} s each in rotating order; CPU per message over all rounds, latencies over all rounds together`)
-  } finally {
-    for (const child of started.reverse()) await child.stop()
-  }
+  })
 }
 
 // (2) negotiation burst -----------------------------------------------------------------------------------------
@@ -347,21 +374,13 @@ export async function idleSoakTwoNodes (config: BenchConfig, limit: FileLimit): 
   const peers = 2 * perNode
   const report = newReport(`(4b) Idle soak on one box: ${peers} joined peers over two nodes on Redis, rooms of 2, held ${Math.round(c.holdMs / 1000)} s`)
   if (peers < c.peers) report.notes.push(`asked for ${c.peers} peers, ran ${peers}: ${limit.note ?? `open-file limit ${limit.soft}`}`)
-  if (!redisAvailable()) {
-    report.available = false
-    report.reason = 'not available: redis-server not found'
-    return report
-  }
-  const redis = await startBenchRedis(SERVER_CORE)
-  log(`redis-server ${redis.version} pid ${redis.pid} on ${redis.url}${redis.pinned ? ` pinned to core ${SERVER_CORE}` : ''}`)
-  const started: Array<Launched<unknown>> = []
-  try {
+  return await onBenchRedis(report, async (redis, launchChild) => {
     const node = async (name: string): Promise<Launched<{ port: number }>> =>
-      await launch<{ port: number }>({ name, entry: './server-host.ts', args: ['signalling', redis.url], core: SERVER_CORE, nodeFlags: ['--expose-gc'], limitPrefix: limit.prefix })
+      await launchChild<{ port: number }>({ name, entry: './server-host.ts', args: ['signalling', redis.url], core: SERVER_CORE, nodeFlags: ['--expose-gc'], limitPrefix: limit.prefix })
     const generator = async (name: string): Promise<Launched<{ pid: number }>> =>
-      await launch<{ pid: number }>({ name, entry: './load-generator.ts', core: CLIENT_CORE, limitPrefix: limit.prefix })
+      await launchChild<{ pid: number }>({ name, entry: './load-generator.ts', core: CLIENT_CORE, limitPrefix: limit.prefix })
+    // settled, not raced: every child that starts is recorded before a failed one is reported
     const launched = await Promise.allSettled([node('soak node A'), node('soak node B'), generator('soak generator A'), generator('soak generator B')])
-    for (const l of launched) if (l.status === 'fulfilled') started.push(l.value)
     const value = <T>(l: PromiseSettledResult<T>): T => {
       if (l.status === 'rejected') throw l.reason as Error
       return l.value
@@ -435,12 +454,7 @@ export async function idleSoakTwoNodes (config: BenchConfig, limit: FileLimit): 
     if (firstError !== undefined) report.notes.push(`first join error: ${firstError}`)
     log(`soak on two nodes: ${report.summary.signalling.peersHeld}/${peers} held, ${report.summary.signalling.rssKiBPerPeer} KiB RSS/peer (nodes), ` +
       `Redis ${report.summary.signalling.redisRssMiB} MiB, ${report.summary.signalling.joinsPerSecond} joins/s`)
-    return report
-  } finally {
-    // generators first, so that the nodes see their clients leave; Redis last, so that the nodes can say goodbye to it
-    for (const child of started.reverse()) await child.stop()
-    await redis.stop()
-  }
+  })
 }
 
 // (5) join/leave churn ------------------------------------------------------------------------------------------
@@ -464,8 +478,7 @@ export async function joinChurn (config: BenchConfig): Promise<WorkloadReport> {
           log(`churn ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: ${r.achievedRate}/s p99 ${r.joinLatency.p99} ms failed ${r.failed} skipped ${r.skipped} server ${pct(m.server.coreShare)}% client ${pct(m.client.coreShare)}%`)
           return { ...r, serverUsPerJoin: perUnitUs(m.server.cpuSeconds, r.joined), ...cpuOf(m), sustained }
         })
-      const list = search.probes.map((p) => ({ ...p.tries.at(-1)!, phase: p.phase, tries: p.tries }))
-      const top = search.best === undefined ? undefined : list[search.probes.indexOf(search.best)]
+      const { rows: list, best: top } = decidedProbes(search)
       // with no sustained step, the latency and cost columns show the first (lowest) step
       const shown = top ?? list[0]!
       // CPU per join at one rate every server sustains, so that the servers compare at the same load
@@ -567,25 +580,13 @@ interface PlacementTotals {
 export async function redisCrossNode (config: BenchConfig, relay?: WorkloadReport): Promise<WorkloadReport> {
   const c = config.redis
   const report = newReport(`(7) Redis mode: cross-node hop against a same-node hop, ${c.pairs} pairs each, ${c.rate} msgs/s of candidates`)
-  if (!redisAvailable()) {
-    report.available = false
-    report.reason = 'not available: redis-server not found'
-    return report
-  }
-  const redis = await startBenchRedis(SERVER_CORE)
-  log(`redis-server ${redis.version} pid ${redis.pid} on ${redis.url}${redis.pinned ? ` pinned to core ${SERVER_CORE}` : ''}`)
-  const started: Array<Launched<unknown>> = []
-  try {
-    const server = async (name: string, args: string[]): Promise<Launched<{ port: number }>> => {
-      const launched = await launch<{ port: number }>({ name, entry: './server-host.ts', args, core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
-      started.push(launched)
-      return launched
-    }
+  return await onBenchRedis(report, async (redis, launchChild) => {
+    const server = async (name: string, args: string[]): Promise<Launched<{ port: number }>> =>
+      await launchChild<{ port: number }>({ name, entry: './server-host.ts', args, core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
     const nodeA = await server('redis node A', ['signalling', redis.url])
     const nodeB = await server('redis node B', ['signalling', redis.url])
     const memory = await server('in-memory node', ['signalling'])
-    const generator = await launch<{ pid: number }>({ name: 'redis load generator', entry: './load-generator.ts', core: CLIENT_CORE })
-    started.push(generator)
+    const generator = await launchChild<{ pid: number }>({ name: 'redis load generator', entry: './load-generator.ts', core: CLIENT_CORE })
     const a = nodeA.info.port
     const b = nodeB.info.port
     const setups: Record<Placement, { port: number, ports: number[], roomPrefix: string, description: string }> = {
@@ -684,10 +685,5 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
     }
     if (summary.lost! > 0) report.notes.push(`${summary.lost} messages were not delivered within ${c.drainMs} ms of the end of their round`)
     log(`redis: same-node p50 ${summary.sameNodeP50} ms, cross-node p50 ${summary.crossNodeP50} ms, difference ${summary.crossMinusSameP50} ms; in-memory p50 ${summary.inMemoryP50} ms`)
-    return report
-  } finally {
-    // generator first, so that the nodes see their clients leave; Redis last, so that the nodes can say goodbye to it
-    for (const child of started.reverse()) await child.stop()
-    await redis.stop()
-  }
+  })
 }
