@@ -130,6 +130,47 @@ export type ParseResult =
 const isMessageId = (id: unknown): id is string | number =>
   (typeof id === 'string' && id.length <= 64) || Number.isInteger(id)
 
+/** A message to one peer, read by `readDirectMessage`: `data` is kept as the client's JSON text. */
+export interface DirectMessage { type: 'offer' | 'answer' | 'candidate' | 'bye' | 'message', to: string, dataJson: string }
+
+const DIRECT_TYPES = new Set<string>(['offer', 'answer', 'candidate', 'bye', 'message'])
+const HEAD = '{"type":"'
+const TO = '","to":"'
+const DATA = '","data":'
+const MAX_ID_LENGTH = 64
+
+/** A-Z a-z 0-9 _ - (ID_PATTERN) */
+function isIdChar (c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 45
+}
+
+/**
+ * The common case read without decoding and re-encoding `data`: a frame that is exactly
+ * `{"type":"<relayed type>","to":"<peer id>","data":<one JSON value>}`, as the client SDK writes it. `data` is
+ * checked to be one JSON value and is then relayed as sent, which spares the server a JSON.stringify of every SDP.
+ * Anything else (another key order, an `id`, escapes in `type` or `to`, whitespace around the object) returns
+ * undefined and goes through `parseClientMessage`, which accepts the same messages with the same meaning.
+ */
+export function readDirectMessage (text: string): DirectMessage | undefined {
+  if (!text.startsWith(HEAD) || text.charCodeAt(text.length - 1) !== 0x7d /* } */) return undefined
+  const typeEnd = text.indexOf('"', HEAD.length)
+  if (typeEnd < 0 || !text.startsWith(TO, typeEnd)) return undefined
+  const type = text.slice(HEAD.length, typeEnd)
+  if (!DIRECT_TYPES.has(type)) return undefined
+  const toStart = typeEnd + TO.length
+  let toEnd = toStart
+  while (toEnd < text.length && toEnd - toStart <= MAX_ID_LENGTH && isIdChar(text.charCodeAt(toEnd))) toEnd++
+  if (toEnd === toStart || toEnd - toStart > MAX_ID_LENGTH || !text.startsWith(DATA, toEnd)) return undefined
+  const dataJson = text.slice(toEnd + DATA.length, -1)
+  // one JSON value and nothing after it: a second member (`,"from":...`) would make this throw
+  try {
+    JSON.parse(dataJson)
+  } catch {
+    return undefined
+  }
+  return { type: type as DirectMessage['type'], to: text.slice(toStart, toEnd), dataJson }
+}
+
 /** Parses and validates one text frame from a client. Never throws. */
 export function parseClientMessage (text: string): ParseResult {
   let value: unknown

@@ -11,7 +11,7 @@ import type { RawData, WebSocket } from 'ws'
 import type { Backplane, BackplaneEvent, Handoff, Reconnection } from './backplane.js'
 import { errorMessage, isSignallingError, signallingError, type ErrorCode } from './errors.js'
 import type { JoinClaims } from './join-token.js'
-import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
+import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
 import type { RoomRecord, RoomRegistry } from './room-registry.js'
 
 export interface RelayLogger {
@@ -538,6 +538,8 @@ export class Relay {
     // the limit is in bytes, and checked before decoding: a frame of multi-byte characters has fewer characters than bytes
     if (byteLength(data) > MAX_FRAME_BYTES) return this.#closeAndLeave(peer, CloseCodes.MESSAGE_TOO_BIG, 'message too big', 'disconnected')
     const text = data.toString()
+    const direct = readDirectMessage(text)
+    if (direct !== undefined) return this.#toPeer(peer, direct.to, direct.type, direct.dataJson, undefined)
     const parsed = parseClientMessage(text)
     if (!parsed.ok) return this.#sendError(peer, parsed.code, parsed.reason, parsed.id)
     this.#handle(peer, parsed.message)
@@ -554,25 +556,26 @@ export class Relay {
       case 'message':
         if (message.to === undefined) {
           this.#metrics.relayed('message')
-          return this.#announce(peer.roomId, relayFrame('message', peer.peerId, message.data), peer.peerId, peer, message.id)
+          return this.#announce(peer.roomId, `${openRelayFrame('message', peer.peerId, dataJson(message.data))}}`, peer.peerId, peer, message.id)
         }
-        return this.#toPeer(peer, message.to, message.type, message.data, message.id)
+        return this.#toPeer(peer, message.to, message.type, dataJson(message.data), message.id)
       default:
-        return this.#toPeer(peer, message.to, message.type, message.data, message.id)
+        return this.#toPeer(peer, message.to, message.type, dataJson(message.data), message.id)
     }
   }
 
-  #toPeer (from: LocalPeer, to: string, type: string, data: unknown, id: string | number | undefined): void {
+  /** `data` is JSON text (undefined: no `data`). */
+  #toPeer (from: LocalPeer, to: string, type: string, data: string | undefined, id: string | number | undefined): void {
     if (to === from.peerId) return this.#sendError(from, 'PEER_NOT_FOUND', to, id)
-    const frame = relayFrame(type, from.peerId, data)
+    const open = openRelayFrame(type, from.peerId, data)
     const target = this.#rooms.get(from.roomId)?.peers.get(to)
     if (target !== undefined) {
       this.#metrics.relayed(type)
-      return this.#deliver(target, frame)
+      return this.#deliverOpen(target, open)
     }
     if (this.backplane === undefined) return this.#sendError(from, 'PEER_NOT_FOUND', to, id)
     // one ordered round trip on the backplane both checks membership and publishes, so per-sender order holds
-    this.backplane.sendToPeer(from.roomId, to, frame).then(
+    this.backplane.sendToPeer(from.roomId, to, `${open}}`).then(
       (found) => {
         if (found) this.#metrics.relayed(type)
         else this.#sendError(from, 'PEER_NOT_FOUND', to, id)
@@ -583,8 +586,13 @@ export class Relay {
 
   /** Numbers a frame for this peer, keeps it for a resume, and sends it if the peer is connected. */
   #deliver (peer: LocalPeer, frame: string): void {
+    this.#deliverOpen(peer, frame.slice(0, -1))
+  }
+
+  /** `#deliver` for a frame still open (without its closing brace): `seq` is appended without copying the rest first. */
+  #deliverOpen (peer: LocalPeer, open: string): void {
     if (peer.detached) return
-    const numbered = `${frame.slice(0, -1)},"seq":${++peer.seq}}`
+    const numbered = `${open},"seq":${++peer.seq}}`
     peer.replay.push(numbered)
     peer.replayBytes += numbered.length
     const socket = peer.socket
@@ -947,11 +955,16 @@ export class Relay {
 }
 
 /**
- * A relayed frame; `data` comes from JSON.parse and may be nested deeper than JSON.stringify can recurse.
- * `type` is one of the protocol's and `from` a peer id (A-Z a-z 0-9 _ -): neither needs escaping.
+ * A relayed frame without its closing brace; `data` is JSON text. `type` is one of the protocol's and `from` a peer
+ * id (A-Z a-z 0-9 _ -): neither needs escaping.
  */
-function relayFrame (type: string, from: string, data: unknown): string {
-  return `{"type":"${type}","from":"${from}"${data === undefined ? '' : `,"data":${stringifyJson(data)}`}}`
+function openRelayFrame (type: string, from: string, data: string | undefined): string {
+  return `{"type":"${type}","from":"${from}"${data === undefined ? '' : `,"data":${data}`}`
+}
+
+/** `data` of a parsed message as JSON text; it comes from JSON.parse and may be nested deeper than JSON.stringify can recurse. */
+function dataJson (data: unknown): string | undefined {
+  return data === undefined ? undefined : stringifyJson(data)
 }
 
 /** JSON.stringify for values made by JSON.parse, falling back to an explicit stack when recursion runs out. */

@@ -35,6 +35,15 @@ t.test('offer, answer, candidate, bye and message reach their target with data u
     t.same(got, { type, from: 'alice', data }, `${type}: only type, from and data, data deep-equal`)
     t.equal(JSON.stringify(got.data), JSON.stringify(data), `${type}: data byte-for-byte after a JSON round trip`)
   }
+  for (const [type, data] of payloads) {
+    // the client SDK's form ({type, to, data} in this order) takes the path that relays `data` as sent
+    alice.send({ type, to: 'bob', data })
+    t.same(await bob.next(type), { type, from: 'alice', data }, `${type} in the SDK's form: the same frame`)
+  }
+  const raw = new Promise<string>((resolve) => { bob.socket.once('message', (frame) => { resolve(frame.toString()) }) })
+  alice.send('{"type":"candidate","to":"bob","data":{ "n" : 1.50, "s":"\\u00e9" }}')
+  t.match(await raw, /^\{"type":"candidate","from":"alice","data":\{ "n" : 1\.50, "s":"\\u00e9" \},"seq":\d+\}$/, 'data relayed byte for byte')
+  t.same(await bob.next('candidate'), { type: 'candidate', from: 'alice', data: { n: 1.5, s: 'é' } })
   bob.send({ type: 'bye', to: 'alice' })
   t.same(await alice.next('bye'), { type: 'bye', from: 'bob' }, 'bye without data')
   await alice.settle()
