@@ -49,7 +49,7 @@ t.test('the SDK\'s form of a message to one peer is read without decoding data, 
 })
 
 t.test('anything else is left to the full parse: the direct read never widens what is accepted', async (t) => {
-  const declined = [
+  const declined: Array<[string, string]> = [
     // a second member after data: a spoofed `from` must never reach the other peer
     ['a member after data', '{"type":"offer","to":"b","data":{"a":1},"from":"mallory"}'],
     ['a repeated data', '{"type":"offer","to":"b","data":1,"data":2}'],
@@ -69,5 +69,5 @@ t.test('anything else is left to the full parse: the direct read never widens wh
     ['whitespace inside the head', '{ "type":"offer","to":"b","data":1}'],
     ['a truncated frame', '{"type":"offer"}']
   ]
-  for (const [what, text] of declined) t.equal(readDirectMessage(text!), undefined, what)
+  for (const [what, text] of declined) t.equal(readDirectMessage(text), undefined, what)
 })
