@@ -11,7 +11,6 @@ import type { RawData, WebSocket } from 'ws'
 import type { Backplane, BackplaneEvent, Handoff, Reconnection } from './backplane.js'
 import { errorMessage, isSignallingError, signallingError, type ErrorCode } from './errors.js'
 import type { JoinClaims } from './join-token.js'
-import { FrameLog } from './frame-log.js'
 import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
 import type { RoomRecord, RoomRegistry } from './room-registry.js'
 
@@ -63,12 +62,12 @@ export interface MessageRate {
 export interface ResumeOptions {
   /** How long a dropped peer keeps its place, in ms (default 15000); 0 disables resuming. */
   grace: number
-  /** Bounds of what is kept for a peer in its grace period, in frames and UTF-8 bytes; past them the resume is refused (default 1000 frames, 1 MiB). */
+  /** Bounds of what is kept for a peer in its grace period; past them the resume is refused (default 1000 frames, 1 MiB). */
   maxMessages: number
   maxBytes: number
   /**
-   * The last frames kept while connected, for those lost in flight when the connection drops (default 8 frames,
-   * at most 16 KiB of UTF-8): every active peer holds them, outside the JS heap (see frame-log.ts).
+   * Frames kept while connected, for those lost in flight when the connection drops (at least 32 frames, at most
+   * 64 KiB): small, because every active peer holds them and a larger window shows up as garbage-collector time.
    */
   windowMessages: number
   windowBytes: number
@@ -104,7 +103,8 @@ class LocalPeer {
   restarting = false
   /** The last `seq` given, and the last frames (numbered), oldest first. */
   seq = 0
-  readonly log = new FrameLog()
+  replay: string[] = []
+  replayBytes = 0
   grace: NodeJS.Timeout | undefined
 
   constructor (
@@ -120,7 +120,7 @@ class LocalPeer {
 
   /** The first `seq` still kept. */
   get oldestSeq (): number {
-    return this.seq - this.log.count + 1
+    return this.seq - this.replay.length + 1
   }
 }
 
@@ -401,7 +401,7 @@ export class Relay {
   }
 
   #canReplay (peer: LocalPeer, lastSeq: number): boolean {
-    return !peer.detached && lastSeq <= peer.seq && lastSeq >= peer.oldestSeq - 1 && peer.log.bytes <= this.#resume.maxBytes
+    return !peer.detached && lastSeq <= peer.seq && lastSeq >= peer.oldestSeq - 1 && peer.replayBytes <= this.#resume.maxBytes
   }
 
   /** The session is on this node: swap its socket and send what the client missed. */
@@ -421,8 +421,8 @@ export class Relay {
   }
 
   #replayAfter (peer: LocalPeer, lastSeq: number): void {
-    for (const frame of peer.log.frames(lastSeq - peer.oldestSeq + 1)) peer.socket?.send(frame)
-    peer.log.trim(this.#resume.windowMessages, this.#resume.windowBytes)
+    for (let i = lastSeq - peer.oldestSeq + 1; i < peer.replay.length; i++) peer.socket?.send(peer.replay[i]!)
+    this.#trimReplay(peer)
   }
 
   /** Asks the other nodes for a session; undefined when none hands it over in time. */
@@ -466,7 +466,7 @@ export class Relay {
         room.peers.set(peer.peerId, peer)
         room.remote.delete(peer.peerId)
         this.#learnRemote(room, others)
-        for (const frame of handoff.frames) peer.log.push(frame)
+        peer.replay = handoff.frames
         for (const frame of wait?.queued ?? []) this.#deliver(peer, frame)
         return this.#enterGrace(peer)
       }
@@ -489,7 +489,7 @@ export class Relay {
     const peer = this.#rooms.get(roomId)?.peers.get(peerId)
     if (peer === undefined || peer.detached) return
     const ok = this.#canReplay(peer, lastSeq)
-    const frames = ok ? peer.log.frames(lastSeq - peer.oldestSeq + 1) : []
+    const frames = ok ? peer.replay.slice(lastSeq - peer.oldestSeq + 1) : []
     const reply = { ok, seq: peer.seq, frames, metadata: peer.metadata, joinedAt: peer.joinedAt }
     if (ok) {
       // from here on, the requesting node delivers to this peer; nothing is announced: the peer never left
@@ -592,27 +592,30 @@ export class Relay {
   /** `#deliver` for a frame still open (without its closing brace): `seq` is appended without copying the rest first. */
   #deliverOpen (peer: LocalPeer, open: string): void {
     if (peer.detached) return
-    // encoded once: the same bytes are kept and sent (ws sends a buffer as it is)
-    const numbered = Buffer.from(`${open},"seq":${++peer.seq}}`)
+    const numbered = `${open},"seq":${++peer.seq}}`
+    peer.replay.push(numbered)
+    peer.replayBytes += numbered.length
     const socket = peer.socket
     if (socket === undefined) {
       // in its grace period: past the bounds the resume is refused and the peer leaves
-      peer.log.push(numbered)
-      if (peer.log.count > this.#resume.maxMessages || peer.log.bytes > this.#resume.maxBytes) this.#endGrace(peer)
+      if (peer.replay.length > this.#resume.maxMessages || peer.replayBytes > this.#resume.maxBytes) this.#endGrace(peer)
       return
     }
-    const { windowMessages, windowBytes } = this.#resume
-    if (windowMessages < 1 || numbered.length > windowBytes) {
-      peer.log.trim(0, 0)
-    } else {
-      // room made first, so that the buffer never grows past the window
-      peer.log.trim(windowMessages - 1, windowBytes - numbered.length)
-      peer.log.push(numbered)
-    }
+    // trimmed in batches (up to twice the window) so that a busy peer does not shift the array on every frame
+    if (peer.replay.length > 2 * this.#resume.windowMessages || peer.replayBytes > this.#resume.windowBytes) this.#trimReplay(peer)
     if (socket.readyState !== OPEN) return
-    socket.send(numbered, TEXT)
+    socket.send(numbered)
     // a peer that does not read must not make the server hold its messages without bound
     if (socket.bufferedAmount > this.#maxBufferedBytes) this.#onSlowConsumer(peer, socket)
+  }
+
+  #trimReplay (peer: LocalPeer): void {
+    let drop = 0
+    while (peer.replay.length - drop > this.#resume.windowMessages || peer.replayBytes > this.#resume.windowBytes) {
+      peer.replayBytes -= peer.replay[drop]!.length
+      drop++
+    }
+    if (drop > 0) peer.replay.splice(0, drop)
   }
 
   #send (peer: LocalPeer, message: ServerMessage): void {
@@ -726,7 +729,7 @@ export class Relay {
   #forget (peer: LocalPeer): void {
     peer.detached = true
     clearTimeout(peer.grace)
-    peer.log.clear()
+    peer.replay = []
     const room = this.#rooms.get(peer.roomId)
     if (room?.peers.get(peer.peerId) !== peer) return
     room.peers.delete(peer.peerId)
@@ -1012,9 +1015,6 @@ function byteLength (data: RawData): number {
   }
   return data instanceof ArrayBuffer ? data.byteLength : data.length
 }
-
-/** Send options for a text frame given as bytes. */
-const TEXT = { binary: false }
 
 function closeCodeFor (code: ErrorCode): number {
   switch (code) {
