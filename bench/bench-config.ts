@@ -16,7 +16,7 @@ export interface BenchConfig {
     bisectRounds: number
     roundTo: number
     searchBudgetMs: number
-    /** Half load: rounds that alternate between the three relays, each loading one relay for `halfLoadStepMs`. */
+    /** Half load: rounds that alternate between the relays, each loading one relay for `halfLoadStepMs`. */
     halfLoadRounds: number
     halfLoadStepMs: number
   }
@@ -37,7 +37,7 @@ const localAddresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`)
 export const FULL: BenchConfig = {
   mode: 'full',
   // 500 rooms of 2 peers. Two bisection rounds narrow a gap of 5,000 msgs/s to 1,250; with the budget, the
-  // three servers' searches and half-load runs stay under about 4 minutes
+  // four servers' searches and half-load runs stay under about 5 minutes
   relay: {
     rooms: 500,
     steps: [2000, 5000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000],

@@ -62,7 +62,16 @@ const fmt = (n: number): string => {
   return String(Math.round(n * 100) / 100)
 }
 
-interface Row { workload: string, metric: string, key: string, source: string, target?: string, saturation?: string }
+interface Row {
+  workload: string
+  metric: string
+  key: string
+  source: string
+  target?: string
+  saturation?: string
+  /** The server in the product's column, when not the product with its defaults. */
+  product?: ServerKind
+}
 
 const ROWS: Row[] = [
   { workload: '(1) relay', metric: 'highest sustained msgs/s', source: 'relayThroughput', key: 'maxSustainedRate', target: '≥ 0.9 × ws', saturation: 'maxSustainedClientSaturated' },
@@ -71,6 +80,9 @@ const ROWS: Row[] = [
   { workload: '(1) relay', metric: 'p50 ms at half load', source: 'relayThroughput', key: 'halfLoadP50' },
   { workload: '(1) relay', metric: 'p99 ms at half load', source: 'relayThroughput', key: 'halfLoadP99', target: '≤ 2 × ws' },
   { workload: '(1) relay', metric: 'p99.9 ms at half load', source: 'relayThroughput', key: 'halfLoadP999' },
+  { workload: '(1) relay, resume window off', metric: 'highest sustained msgs/s', source: 'relayThroughput', key: 'maxSustainedRate', saturation: 'maxSustainedClientSaturated', product: 'signalling-no-window' },
+  { workload: '(1) relay, resume window off', metric: 'server CPU µs/msg at half load', source: 'relayThroughput', key: 'halfLoadUsPerMessage', saturation: 'halfLoadClientSaturated', product: 'signalling-no-window' },
+  { workload: '(1) relay, resume window off', metric: 'p99 ms at half load', source: 'relayThroughput', key: 'halfLoadP99', product: 'signalling-no-window' },
   { workload: '(2) burst', metric: 'pairs negotiated', source: 'negotiationBurst', key: 'completedPairs', saturation: 'clientSaturated' },
   { workload: '(2) burst', metric: 'join p99 ms', source: 'negotiationBurst', key: 'joinP99' },
   { workload: '(2) burst', metric: 'negotiation p50 ms', source: 'negotiationBurst', key: 'negotiationP50' },
@@ -150,14 +162,15 @@ export function markdown (report: BenchReport): string {
       lines.push(`| ${row.workload} | ${row.metric} | ${cell('fastify-hello')} (${route}) | | | | | |`)
       continue
     }
-    const s = get(summary, 'signalling', row.key)
+    const product = row.product ?? 'signalling'
+    const s = get(summary, product, row.key)
     const bare = FASTIFY_RATIOS[row.key]
     if (bare !== undefined) {
       const to = (key: string): string => fmt(ratio(s, get(summary, 'fastify-hello', key)))
       lines.push(`| ${row.workload} | ${row.metric} | ${cell('signalling')} | | | ${to(bare.hello)} (÷ /hello), ${to(bare.post)} (÷ bare POST) | | ${row.target ?? ''} |`)
       continue
     }
-    lines.push(`| ${row.workload} | ${row.metric} | ${cell('signalling')} | ${cell('ws-relay')} | ${cell('peerjs')} | ` +
+    lines.push(`| ${row.workload} | ${row.metric} | ${cell(product)} | ${cell('ws-relay')} | ${cell('peerjs')} | ` +
       `${fmt(ratio(s, get(summary, 'ws-relay', row.key)))} | ${fmt(ratio(s, get(summary, 'peerjs', row.key)))} | ${row.target ?? ''} |`)
   }
   lines.push('')

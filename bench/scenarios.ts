@@ -15,6 +15,9 @@ import type { RestResult } from './workloads/rest-rate.js'
 import type { SoakJoinResult, SoakParams } from './workloads/idle-soak.js'
 
 export const RELAY_KINDS: RelayKind[] = ['signalling', 'ws-relay', 'peerjs']
+/** Workload (1) also runs the product with its resume window off (nothing kept while connected): what the window costs. */
+const RELAY_THROUGHPUT_KINDS: ServerKind[] = ['signalling', 'signalling-no-window', 'ws-relay', 'peerjs']
+const protocolOf = (kind: ServerKind): RelayKind => kind === 'signalling-no-window' ? 'signalling' : kind as RelayKind
 
 export type Metrics = Record<string, number>
 
@@ -120,12 +123,12 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   // the same absolute load for all: half of the bare relay's highest sustained rate (the bare relay runs first)
   const halfRate = (): number => Math.max(100, Math.round((maxSustained['ws-relay']?.offeredRate ?? c.steps[0]!) / 2))
   const setup = async (session: Session, kind: ServerKind): Promise<void> => {
-    const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind, port: session.port, rooms: c.rooms, peersPerRoom: 2 })
+    const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind: protocolOf(kind), port: session.port, rooms: c.rooms, peersPerRoom: 2 })
     report.notes[0] = `mean frame ${done.bytesPerMessage} B (1 offer, 1 answer, 8 candidates per 10 messages)`
   }
   // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
   // on two tries, then bisected; every server gets the same rule
-  await forEachKind(report, ['ws-relay', 'signalling', 'peerjs'], async (kind) => {
+  await forEachKind(report, ['ws-relay', 'signalling', 'signalling-no-window', 'peerjs'], async (kind) => {
     await withSession(kind, {}, async (session) => {
       await setup(session, kind)
       const t0 = performance.now()
@@ -144,11 +147,11 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
       if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs / 1000} s into the search`)
     })
   })
-  // CPU per message and latency at half the bare relay's highest rate: the three servers side by side, in rounds
+  // CPU per message and latency at half the bare relay's highest rate: the four servers side by side, in rounds
   // that alternate between them, so that a slow spell of the shared machine is spread over all three alike
   await halfLoadRounds(config, halfRate(), half, report)
 
-  for (const kind of RELAY_KINDS) {
+  for (const kind of RELAY_THROUGHPUT_KINDS) {
     const list = probes[kind]
     const h = half[kind]
     report.details[kind] = { steps: list, halfLoad: h, maxSustained: maxSustained[kind], search: searches[kind] }
@@ -189,22 +192,22 @@ interface HalfLoadReport extends RelayStepReport {
 }
 
 /**
- * The three relays run at once on the server core, with one load generator on the other; each round loads one
+ * The relays (the product with and without its resume window, the bare relay, PeerJS) run at once on the server core, with one load generator on the other; each round loads one
  * relay at a time for `halfLoadStepMs`, and the order rotates from round to round. CPU per message is the total
  * over a relay's rounds divided by the messages it delivered; latencies come from all its rounds together.
  */
 async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<Record<ServerKind, HalfLoadReport>>, report: WorkloadReport): Promise<void> {
   const c = config.relay
   await withChildren(async (launchChild) => {
-    const servers: Partial<Record<RelayKind, Launched<{ port: number }>>> = {}
-    for (const kind of RELAY_KINDS) {
+    const servers: Partial<Record<ServerKind, Launched<{ port: number }>>> = {}
+    for (const kind of RELAY_THROUGHPUT_KINDS) {
       servers[kind] = await launchChild<{ port: number }>({ name: `${kind} server (half load)`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
     }
     const generator = await launchChild<{ pid: number }>({ name: 'half-load generator', entry: './load-generator.ts', core: CLIENT_CORE })
-    for (const kind of RELAY_KINDS) {
-      await generator.rpc.call('relaySetup', { name: kind, kind, port: servers[kind]!.info.port, rooms: c.rooms, peersPerRoom: 2 }, 120_000)
+    for (const kind of RELAY_THROUGHPUT_KINDS) {
+      await generator.rpc.call('relaySetup', { name: kind, kind: protocolOf(kind), port: servers[kind]!.info.port, rooms: c.rooms, peersPerRoom: 2 }, 120_000)
     }
-    const step = async (kind: RelayKind, durationMs: number, accumulate: boolean): Promise<Measured<RelayStepResult>> => {
+    const step = async (kind: ServerKind, durationMs: number, accumulate: boolean): Promise<Measured<RelayStepResult>> => {
       const server = servers[kind]!
       const s0 = cpuSample(server.pid)
       const g0 = cpuSample(generator.pid)
@@ -213,17 +216,17 @@ async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<
       return { result, server: cpuSince(server.pid, s0), client, clientSaturated: client.coreShare >= CLIENT_SATURATED }
     }
     // warm-up, so that the JIT has settled before anything is measured
-    for (const kind of RELAY_KINDS) await step(kind, Math.min(1000, c.halfLoadStepMs), false)
-    const rounds: Partial<Record<RelayKind, Array<Measured<RelayStepResult>>>> = {}
+    for (const kind of RELAY_THROUGHPUT_KINDS) await step(kind, Math.min(1000, c.halfLoadStepMs), false)
+    const rounds: Partial<Record<ServerKind, Array<Measured<RelayStepResult>>>> = {}
     for (let round = 0; round < c.halfLoadRounds; round++) {
-      const order = RELAY_KINDS.map((_, i) => RELAY_KINDS[(i + round) % RELAY_KINDS.length]!)
+      const order = RELAY_THROUGHPUT_KINDS.map((_, i) => RELAY_THROUGHPUT_KINDS[(i + round) % RELAY_THROUGHPUT_KINDS.length]!)
       for (const kind of order) {
         const m = await step(kind, c.halfLoadStepMs, round > 0)
         ;(rounds[kind] ??= []).push(m)
         log(`relay half load ${kind} ${rate}/s round ${round + 1}: p50 ${m.result.latency.p50} p99 ${m.result.latency.p99} ms, ${perUnitUs(m.server.cpuSeconds, m.result.received)} us/msg`)
       }
     }
-    for (const kind of RELAY_KINDS) {
+    for (const kind of RELAY_THROUGHPUT_KINDS) {
       const list = rounds[kind] ?? []
       if (list.length === 0) continue
       const sum = (f: (m: Measured<RelayStepResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
@@ -254,7 +257,7 @@ async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<
         roundUsPerMessage: list.map((m) => perUnitUs(m.server.cpuSeconds, m.result.received))
       }
     }
-    report.notes.push(`half load: ${rate} msgs/s, the three relays running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
+    report.notes.push(`half load: ${rate} msgs/s, the four servers running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
       `${c.halfLoadStepMs / 1000} s each in rotating order; CPU per message over all rounds, latencies over all rounds together`)
   })
 }

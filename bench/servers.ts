@@ -1,5 +1,5 @@
 // The servers under test: the product and its baselines, each started the same way in its own process.
-export type ServerKind = 'signalling' | 'ws-relay' | 'peerjs' | 'fastify-hello'
+export type ServerKind = 'signalling' | 'signalling-no-window' | 'ws-relay' | 'peerjs' | 'fastify-hello'
 
 export interface RunningServer {
   port: number
@@ -20,7 +20,8 @@ export const BENCH_REDIS_PREFIX = 'bench:'
 
 export async function startServer (kind: ServerKind, options: StartOptions = {}): Promise<RunningServer> {
   switch (kind) {
-    case 'signalling': {
+    case 'signalling':
+    case 'signalling-no-window': {
       const { buildApp } = await import('../app.js')
       // the production defaults (30 s heartbeat), without logging. All load comes from one address and a few
       // peers send far faster than a person would: the per-address limits are off and the per-peer bucket is
@@ -31,6 +32,8 @@ export async function startServer (kind: ServerKind, options: StartOptions = {})
         logger: false,
         requestRate: { rest: false, upgrades: false },
         messageRate: { perSecond: 1_000_000, burst: 1_000_000 },
+        // the variant keeps no frames while connected: what the resume window costs, measured beside the default
+        ...(kind === 'signalling-no-window' ? { resume: { windowMessages: 0 } } : {}),
         ...(options.redisUrl === undefined ? {} : { redis: { url: options.redisUrl, keyPrefix: BENCH_REDIS_PREFIX } })
       })
       await app.listen({ host: '127.0.0.1', port: 0 })

@@ -11,7 +11,7 @@ import t from 'tap'
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 const WORKLOADS: Record<string, string[]> = {
-  relayThroughput: ['signalling', 'ws-relay', 'peerjs'],
+  relayThroughput: ['signalling', 'signalling-no-window', 'ws-relay', 'peerjs'],
   negotiationBurst: ['signalling', 'ws-relay', 'peerjs'],
   meshRoom: ['signalling', 'ws-relay', 'peerjs'],
   idleSoak: ['signalling', 'ws-relay', 'peerjs'],
