@@ -148,7 +148,7 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
     })
   })
   // CPU per message and latency at half the bare relay's highest rate: the four servers side by side, in rounds
-  // that alternate between them, so that a slow spell of the shared machine is spread over all three alike
+  // that alternate between them, so that a slow spell of the shared machine is spread over all alike
   await halfLoadRounds(config, halfRate(), half, report)
 
   for (const kind of RELAY_THROUGHPUT_KINDS) {
