@@ -15,8 +15,11 @@ import type { RestResult } from './workloads/rest-rate.js'
 import type { SoakJoinResult, SoakParams } from './workloads/idle-soak.js'
 
 export const RELAY_KINDS: RelayKind[] = ['signalling', 'ws-relay', 'peerjs']
-/** Workload (1) also runs the product with its resume window off (nothing kept while connected): what the window costs. */
-const RELAY_THROUGHPUT_KINDS: ServerKind[] = ['signalling', 'signalling-no-window', 'ws-relay', 'peerjs']
+/**
+ * Workload (1) also runs the product with its resume window off (nothing kept while connected): what the window
+ * costs. The bare relay comes first: its highest rate sets the half load of all.
+ */
+const RELAY_THROUGHPUT_KINDS: ServerKind[] = ['ws-relay', 'signalling', 'signalling-no-window', 'peerjs']
 const protocolOf = (kind: ServerKind): RelayKind => kind === 'signalling-no-window' ? 'signalling' : kind as RelayKind
 
 export type Metrics = Record<string, number>
@@ -128,7 +131,7 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   }
   // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
   // on two tries, then bisected; every server gets the same rule
-  await forEachKind(report, ['ws-relay', 'signalling', 'signalling-no-window', 'peerjs'], async (kind) => {
+  await forEachKind(report, RELAY_THROUGHPUT_KINDS, async (kind) => {
     await withSession(kind, {}, async (session) => {
       await setup(session, kind)
       const t0 = performance.now()
@@ -147,8 +150,8 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
       if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs / 1000} s into the search`)
     })
   })
-  // CPU per message and latency at half the bare relay's highest rate: the four servers side by side, in rounds
-  // that alternate between them, so that a slow spell of the shared machine is spread over all alike
+  // CPU per message and latency at half the bare relay's highest rate: the servers side by side, in rounds that
+  // alternate between them, so that a slow spell of the shared machine is spread over all alike
   await halfLoadRounds(config, halfRate(), half, report)
 
   for (const kind of RELAY_THROUGHPUT_KINDS) {
@@ -192,9 +195,9 @@ interface HalfLoadReport extends RelayStepReport {
 }
 
 /**
- * The relays (the product with and without its resume window, the bare relay, PeerJS) run at once on the server core, with one load generator on the other; each round loads one
- * relay at a time for `halfLoadStepMs`, and the order rotates from round to round. CPU per message is the total
- * over a relay's rounds divided by the messages it delivered; latencies come from all its rounds together.
+ * The servers of workload (1) run at once on the server core, with one load generator on the other; each round
+ * loads one server at a time for `halfLoadStepMs`, and the order rotates from round to round. CPU per message is
+ * the total over a server's rounds divided by the messages it delivered; latencies come from all its rounds together.
  */
 async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<Record<ServerKind, HalfLoadReport>>, report: WorkloadReport): Promise<void> {
   const c = config.relay
@@ -257,7 +260,7 @@ async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<
         roundUsPerMessage: list.map((m) => perUnitUs(m.server.cpuSeconds, m.result.received))
       }
     }
-    report.notes.push(`half load: ${rate} msgs/s, the four servers running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
+    report.notes.push(`half load: ${rate} msgs/s, the ${RELAY_THROUGHPUT_KINDS.length} servers running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
       `${c.halfLoadStepMs / 1000} s each in rotating order; CPU per message over all rounds, latencies over all rounds together`)
   })
 }
