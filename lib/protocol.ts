@@ -1,6 +1,7 @@
 // The WebSocket protocol: one TypeBox schema per message, used for run-time checks, static types and OpenAPI.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { isOneJsonValue } from './json-value.js'
 
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
 export const MAX_FRAME_BYTES = 64 * 1024
@@ -162,12 +163,8 @@ export function readDirectMessage (text: string): DirectMessage | undefined {
   while (toEnd < text.length && toEnd - toStart <= MAX_ID_LENGTH && isIdChar(text.charCodeAt(toEnd))) toEnd++
   if (toEnd === toStart || toEnd - toStart > MAX_ID_LENGTH || !text.startsWith(DATA, toEnd)) return undefined
   const dataJson = text.slice(toEnd + DATA.length, -1)
-  // one JSON value and nothing after it: a second member (`,"from":...`) would make this throw
-  try {
-    JSON.parse(dataJson)
-  } catch {
-    return undefined
-  }
+  // one JSON value and nothing after it: a second member (`,"from":...`) fails the check
+  if (!isOneJsonValue(dataJson)) return undefined
   return { type: type as DirectMessage['type'], to: text.slice(toStart, toEnd), dataJson }
 }
 
