@@ -66,8 +66,8 @@ export interface ResumeOptions {
   maxMessages: number
   maxBytes: number
   /**
-   * Frames kept while connected, for those lost in flight when the connection drops (at least 32 frames, at most
-   * 64 KiB): small, because every active peer holds them and a larger window shows up as garbage-collector time.
+   * Frames kept while connected, for those lost in flight when the connection drops (by default the last 8, at
+   * most 16 KiB): small, because every active peer holds them and a larger window shows up as garbage-collector time.
    */
   windowMessages: number
   windowBytes: number
