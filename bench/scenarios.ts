@@ -15,10 +15,7 @@ import type { RestResult } from './workloads/rest-rate.js'
 import type { SoakJoinResult, SoakParams } from './workloads/idle-soak.js'
 
 export const RELAY_KINDS: RelayKind[] = ['signalling', 'ws-relay', 'peerjs']
-/**
- * Workload (1) also runs the product with its resume window off (nothing kept while connected): what the window
- * costs. The bare relay comes first: its highest rate sets the half load of all.
- */
+/** Workload (1) also runs the product with its resume window off (nothing kept while connected): what the window costs. */
 const RELAY_THROUGHPUT_KINDS: ServerKind[] = ['ws-relay', 'signalling', 'signalling-no-window', 'peerjs']
 const protocolOf = (kind: ServerKind): RelayKind => kind === 'signalling-no-window' ? 'signalling' : kind as RelayKind
 
@@ -123,36 +120,42 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   const searches: Partial<Record<ServerKind, Omit<RateSearchResult<RelayStepReport>, 'probes' | 'best'> & { seconds: number }>> = {}
   const maxSustained: Partial<Record<ServerKind, RelayProbeReport | undefined>> = {}
   const half: Partial<Record<ServerKind, HalfLoadReport>> = {}
-  // the same absolute load for all: half of the bare relay's highest sustained rate (the bare relay runs first)
+  // the same absolute load for all: half of the bare relay's highest sustained rate
   const halfRate = (): number => Math.max(100, Math.round((maxSustained['ws-relay']?.offeredRate ?? c.steps[0]!) / 2))
-  const setup = async (session: Session, kind: ServerKind): Promise<void> => {
-    const done = await session.call<{ bytesPerMessage: number }>('relaySetup', { kind: protocolOf(kind), port: session.port, rooms: c.rooms, peersPerRoom: 2 })
-    report.notes[0] = `mean frame ${done.bytesPerMessage} B (1 offer, 1 answer, 8 candidates per 10 messages)`
-  }
-  // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
-  // on two tries, then bisected; every server gets the same rule
-  await forEachKind(report, RELAY_THROUGHPUT_KINDS, async (kind) => {
-    await withSession(kind, {}, async (session) => {
-      await setup(session, kind)
-      const t0 = performance.now()
-      const search = await searchMaxRate<RelayStepReport>(
-        { steps: c.steps, bisectRounds: c.bisectRounds, roundTo: c.roundTo, retryPauseMs: c.retryPauseMs, deadline: t0 + c.searchBudgetMs },
-        async (rate, phase, attempt) => {
-          const m = await session.measure<RelayStepResult>('relayStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs })
-          const step = relayStepReport(m, c.sustainedP99Ms)
-          log(`relay ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: got ${step.achievedRate}/s p99 ${step.latency.p99} ms lost ${step.lost} server ${step.serverCoreShare}% client ${step.clientCoreShare}%`)
-          return step
-        })
-      const { rows, best } = decidedProbes(search)
-      probes[kind] = rows
-      maxSustained[kind] = best
-      searches[kind] = { failedAt: search.failedAt, bisectCutShort: search.bisectCutShort, seconds: Math.round((performance.now() - t0) / 100) / 10 }
-      if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs / 1000} s into the search`)
-    })
+  await withRelayServers(config, report, async (kinds, step) => {
+    // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
+    // on two tries, then bisected; every server gets the same rule. The searches take turns, one step at a time,
+    // so that a slow spell of the shared machine falls on all of them rather than on whichever ran then
+    let turn: Promise<unknown> = Promise.resolve()
+    const inTurn = async <T>(run: () => Promise<T>): Promise<T> => {
+      const mine = turn.then(run)
+      turn = mine.catch(() => {})
+      return await mine
+    }
+    const t0 = performance.now()
+    await Promise.all(kinds.map(async (kind) => {
+      try {
+        const search = await searchMaxRate<RelayStepReport>(
+          // each step waits for the other servers' turns: the budget is per server
+          { steps: c.steps, bisectRounds: c.bisectRounds, roundTo: c.roundTo, retryPauseMs: c.retryPauseMs, deadline: t0 + c.searchBudgetMs * kinds.length },
+          async (rate, phase, attempt) => await inTurn(async () => {
+            const result = relayStepReport(await step(kind, rate, c.stepMs, false), c.sustainedP99Ms)
+            log(`relay ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: got ${result.achievedRate}/s p99 ${result.latency.p99} ms lost ${result.lost} server ${result.serverCoreShare}% client ${result.clientCoreShare}%`)
+            return result
+          }))
+        const { rows, best } = decidedProbes(search)
+        probes[kind] = rows
+        maxSustained[kind] = best
+        searches[kind] = { failedAt: search.failedAt, bisectCutShort: search.bisectCutShort, seconds: Math.round((performance.now() - t0) / 100) / 10 }
+        if (search.bisectCutShort) report.notes.push(`${kind}: the bisection stopped early, ${c.searchBudgetMs * kinds.length / 1000} s into the searches`)
+      } catch (err) {
+        report.errors[kind] = (err as Error).message
+        log(`${report.title} / ${kind}: ${(err as Error).message}`)
+      }
+    }))
+    // CPU per message and latency at half the bare relay's highest rate, in rounds that rotate between the servers
+    await halfLoadRounds(config, halfRate(), kinds.filter((kind) => report.errors[kind] === undefined), step, half, report)
   })
-  // CPU per message and latency at half the bare relay's highest rate: the servers side by side, in rounds that
-  // alternate between them, so that a slow spell of the shared machine is spread over all alike
-  await halfLoadRounds(config, halfRate(), half, report)
 
   for (const kind of RELAY_THROUGHPUT_KINDS) {
     const list = probes[kind]
@@ -183,7 +186,8 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
   if (Object.values(searches).some((search) => search !== undefined && search.failedAt === undefined)) {
     report.notes.push(`a server sustained every step up to ${c.steps.at(-1)} msgs/s: its maximum is at least that`)
   }
-  report.notes.push(`a step that is not sustained is retried once after ${c.retryPauseMs} ms and counts if the retry is; ` +
+  report.notes.push(`the servers run side by side on the server core, with one load generator on the other; their searches take turns step by step, ` +
+    `and a step that is not sustained is retried once after at least ${c.retryPauseMs} ms (the others' turns come in between) and counts if the retry is; ` +
     `then ${c.bisectRounds} bisection round${c.bisectRounds === 1 ? '' : 's'} between the last sustained step and the failed one, in multiples of ${c.roundTo} msgs/s`)
   return report
 }
@@ -194,23 +198,38 @@ interface HalfLoadReport extends RelayStepReport {
   roundUsPerMessage: number[]
 }
 
+/** Loads one server of workload (1) at `rate` for `durationMs`, the others idle; `accumulate` as in RelayStep. */
+type RelayStepRunner = (kind: ServerKind, rate: number, durationMs: number, accumulate: boolean) => Promise<Measured<RelayStepResult>>
+
 /**
- * The servers of workload (1) run at once on the server core, with one load generator on the other; each round
- * loads one server at a time for `halfLoadStepMs`, and the order rotates from round to round. CPU per message is
- * the total over a server's rounds divided by the messages it delivered; latencies come from all its rounds together.
+ * The servers of workload (1), started at once on the server core with one load generator on the other, their
+ * flows set up and warmed, so that the JIT has settled before anything is measured. `run` gets the servers that
+ * started (a server that fails to start or to take its peers is reported and left out) and a step runner.
  */
-async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<Record<ServerKind, HalfLoadReport>>, report: WorkloadReport): Promise<void> {
+async function withRelayServers (config: BenchConfig, report: WorkloadReport, run: (kinds: ServerKind[], step: RelayStepRunner) => Promise<void>): Promise<void> {
   const c = config.relay
   await withChildren(async (launchChild) => {
     const servers: Partial<Record<ServerKind, Launched<{ port: number }>>> = {}
     for (const kind of RELAY_THROUGHPUT_KINDS) {
-      servers[kind] = await launchChild<{ port: number }>({ name: `${kind} server (half load)`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
+      try {
+        servers[kind] = await launchChild<{ port: number }>({ name: `${kind} server`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
+      } catch (err) {
+        report.errors[kind] = (err as Error).message
+      }
     }
-    const generator = await launchChild<{ pid: number }>({ name: 'half-load generator', entry: './load-generator.ts', core: CLIENT_CORE })
+    const generator = await launchChild<{ pid: number }>({ name: 'relay load generator', entry: './load-generator.ts', core: CLIENT_CORE })
+    const kinds: ServerKind[] = []
     for (const kind of RELAY_THROUGHPUT_KINDS) {
-      await generator.rpc.call('relaySetup', { name: kind, kind: protocolOf(kind), port: servers[kind]!.info.port, rooms: c.rooms, peersPerRoom: 2 }, 120_000)
+      if (servers[kind] === undefined) continue
+      try {
+        const done = await generator.rpc.call<{ bytesPerMessage: number }>('relaySetup', { name: kind, kind: protocolOf(kind), port: servers[kind].info.port, rooms: c.rooms, peersPerRoom: 2 }, 120_000)
+        report.notes[0] = `mean frame ${done.bytesPerMessage} B (1 offer, 1 answer, 8 candidates per 10 messages)`
+        kinds.push(kind)
+      } catch (err) {
+        report.errors[kind] = (err as Error).message
+      }
     }
-    const step = async (kind: ServerKind, durationMs: number, accumulate: boolean): Promise<Measured<RelayStepResult>> => {
+    const step: RelayStepRunner = async (kind, rate, durationMs, accumulate) => {
       const server = servers[kind]!
       const s0 = cpuSample(server.pid)
       const g0 = cpuSample(generator.pid)
@@ -218,51 +237,62 @@ async function halfLoadRounds (config: BenchConfig, rate: number, half: Partial<
       const client = cpuSince(generator.pid, g0)
       return { result, server: cpuSince(server.pid, s0), client, clientSaturated: client.coreShare >= CLIENT_SATURATED }
     }
-    // warm-up, so that the JIT has settled before anything is measured
-    for (const kind of RELAY_THROUGHPUT_KINDS) await step(kind, Math.min(1000, c.halfLoadStepMs), false)
-    const rounds: Partial<Record<ServerKind, Array<Measured<RelayStepResult>>>> = {}
-    for (let round = 0; round < c.halfLoadRounds; round++) {
-      const order = RELAY_THROUGHPUT_KINDS.map((_, i) => RELAY_THROUGHPUT_KINDS[(i + round) % RELAY_THROUGHPUT_KINDS.length]!)
-      for (const kind of order) {
-        const m = await step(kind, c.halfLoadStepMs, round > 0)
-        ;(rounds[kind] ??= []).push(m)
-        log(`relay half load ${kind} ${rate}/s round ${round + 1}: p50 ${m.result.latency.p50} p99 ${m.result.latency.p99} ms, ${perUnitUs(m.server.cpuSeconds, m.result.received)} us/msg`)
-      }
-    }
-    for (const kind of RELAY_THROUGHPUT_KINDS) {
-      const list = rounds[kind] ?? []
-      if (list.length === 0) continue
-      const sum = (f: (m: Measured<RelayStepResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
-      const last = list.at(-1)!
-      const serverCpu = sum((m) => m.server.cpuSeconds)
-      const serverWall = sum((m) => m.server.wallSeconds)
-      const clientCpu = sum((m) => m.client.cpuSeconds)
-      const clientWall = sum((m) => m.client.wallSeconds)
-      const merged: Measured<RelayStepResult> = {
-        result: {
-          ...last.result,
-          durationMs: sum((m) => m.result.durationMs),
-          sent: sum((m) => m.result.sent),
-          received: sum((m) => m.result.received),
-          lost: sum((m) => m.result.lost),
-          achievedRate: Math.round(sum((m) => m.result.achievedRate) / list.length),
-          maxSendLagMs: Math.max(...list.map((m) => m.result.maxSendLagMs)),
-          meanSendLagMs: round3(sum((m) => m.result.meanSendLagMs) / list.length),
-          latency: last.result.cumulativeLatency
-        },
-        server: { cpuSeconds: serverCpu, wallSeconds: serverWall, coreShare: serverWall > 0 ? serverCpu / serverWall : 0 },
-        client: { cpuSeconds: clientCpu, wallSeconds: clientWall, coreShare: clientWall > 0 ? clientCpu / clientWall : 0 },
-        clientSaturated: list.some((m) => m.clientSaturated)
-      }
-      half[kind] = {
-        ...relayStepReport(merged, c.sustainedP99Ms),
-        rounds: list.length,
-        roundUsPerMessage: list.map((m) => perUnitUs(m.server.cpuSeconds, m.result.received))
-      }
-    }
-    report.notes.push(`half load: ${rate} msgs/s, the ${RELAY_THROUGHPUT_KINDS.length} servers running side by side, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
-      `${c.halfLoadStepMs / 1000} s each in rotating order; CPU per message over all rounds, latencies over all rounds together`)
+    for (const kind of kinds) await step(kind, c.steps[0]!, Math.min(1000, c.stepMs), false)
+    await run(kinds, step)
   })
+}
+
+/**
+ * Each round loads one server at a time for `halfLoadStepMs`, and the order rotates from round to round. CPU per
+ * message is the total over a server's rounds divided by the messages it delivered; latencies come from all its
+ * rounds together.
+ */
+async function halfLoadRounds (config: BenchConfig, rate: number, kinds: ServerKind[], step: RelayStepRunner, half: Partial<Record<ServerKind, HalfLoadReport>>, report: WorkloadReport): Promise<void> {
+  const c = config.relay
+  const rounds: Partial<Record<ServerKind, Array<Measured<RelayStepResult>>>> = {}
+  // a first round at the half rate, not counted: the searches ended at loads far from it
+  for (let round = 0; round <= c.halfLoadRounds; round++) {
+    const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]!)
+    for (const kind of order) {
+      const m = await step(kind, rate, round === 0 ? Math.min(1000, c.halfLoadStepMs) : c.halfLoadStepMs, round > 1)
+      if (round === 0) continue
+      ;(rounds[kind] ??= []).push(m)
+      log(`relay half load ${kind} ${rate}/s round ${round}: p50 ${m.result.latency.p50} p99 ${m.result.latency.p99} ms, ${perUnitUs(m.server.cpuSeconds, m.result.received)} us/msg`)
+    }
+  }
+  for (const kind of kinds) {
+    const list = rounds[kind] ?? []
+    if (list.length === 0) continue
+    const sum = (f: (m: Measured<RelayStepResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
+    const last = list.at(-1)!
+    const serverCpu = sum((m) => m.server.cpuSeconds)
+    const serverWall = sum((m) => m.server.wallSeconds)
+    const clientCpu = sum((m) => m.client.cpuSeconds)
+    const clientWall = sum((m) => m.client.wallSeconds)
+    const merged: Measured<RelayStepResult> = {
+      result: {
+        ...last.result,
+        durationMs: sum((m) => m.result.durationMs),
+        sent: sum((m) => m.result.sent),
+        received: sum((m) => m.result.received),
+        lost: sum((m) => m.result.lost),
+        achievedRate: Math.round(sum((m) => m.result.achievedRate) / list.length),
+        maxSendLagMs: Math.max(...list.map((m) => m.result.maxSendLagMs)),
+        meanSendLagMs: round3(sum((m) => m.result.meanSendLagMs) / list.length),
+        latency: last.result.cumulativeLatency
+      },
+      server: { cpuSeconds: serverCpu, wallSeconds: serverWall, coreShare: serverWall > 0 ? serverCpu / serverWall : 0 },
+      client: { cpuSeconds: clientCpu, wallSeconds: clientWall, coreShare: clientWall > 0 ? clientCpu / clientWall : 0 },
+      clientSaturated: list.some((m) => m.clientSaturated)
+    }
+    half[kind] = {
+      ...relayStepReport(merged, c.sustainedP99Ms),
+      rounds: list.length,
+      roundUsPerMessage: list.map((m) => perUnitUs(m.server.cpuSeconds, m.result.received))
+    }
+  }
+  report.notes.push(`half load: ${rate} msgs/s, ${c.halfLoadRounds} round${c.halfLoadRounds === 1 ? '' : 's'} of ` +
+    `${c.halfLoadStepMs / 1000} s each in rotating order, after one uncounted; CPU per message over all rounds, latencies over all rounds together`)
 }
 
 // (2) negotiation burst -----------------------------------------------------------------------------------------
