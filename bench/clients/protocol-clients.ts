@@ -20,6 +20,8 @@ export interface Protocol {
   joinFrame?: string
   /** Leaves politely where the protocol has a way to, then closes. */
   leave: (socket: WebSocket) => void
+  /** A frame the server requires now and then to keep a peer, as the server's own client sends it. */
+  keepalive?: { frame: string, intervalMs: number }
 }
 
 /** Most peers a room holds in the product (its maxPeers ceiling). */
@@ -73,7 +75,10 @@ export function protocolFor (kind: RelayKind, port: number): Protocol {
         }))),
         frameHead: (type, to) => `{"type":"${type.toUpperCase()}","dst":"${to}","payload":`,
         // the PeerJS client has no leave message of its own for the server: it closes the socket
-        leave: (socket) => socket.close()
+        leave: (socket) => socket.close(),
+        // PeerJS server drops a client without a HEARTBEAT for 90 s, whatever else it sends; its client sends one
+        // every 5 s (pingInterval)
+        keepalive: { frame: '{"type":"HEARTBEAT"}', intervalMs: 5000 }
       }
   }
 }
@@ -105,9 +110,12 @@ export async function connectPeer (protocol: Protocol, slot: PeerSlot, options: 
       socket.terminate()
       reject(new Error(`join of ${slot.peerId} timed out`))
     }, options.timeoutMs ?? 30_000)
+    let keepalive: NodeJS.Timeout | undefined
     const done = (): void => {
       joined = true
       clearTimeout(timer)
+      const every = protocol.keepalive
+      if (every !== undefined) keepalive = setInterval(() => { if (socket.readyState === WebSocket.OPEN) socket.send(every.frame) }, every.intervalMs)
       resolve(socket)
     }
     socket.on('message', (data: Buffer) => {
@@ -129,6 +137,7 @@ export async function connectPeer (protocol: Protocol, slot: PeerSlot, options: 
       reject(err)
     })
     socket.on('close', (code) => {
+      clearInterval(keepalive)
       if (!joined) {
         clearTimeout(timer)
         reject(new Error(`${slot.peerId} closed (${code}) before joining`))
