@@ -7,7 +7,7 @@ import { signallingError } from '../lib/errors.js'
 import { joinClaims, RESUME_AUDIENCE, RESUME_TOKEN_TTL, type JoinClaims } from '../lib/join-token.js'
 import { iceServersFor, parseIceConfig, type IceConfigInput } from '../lib/ice-servers.js'
 import type { IceServer } from '../lib/protocol.js'
-import { RedisBackplane, type RedisBackplaneOptions } from '../lib/redis-backplane.js'
+import type { RedisBackplane, RedisBackplaneOptions } from '../lib/redis-backplane.js'
 import { SignallingMetrics } from '../lib/metrics.js'
 import { DEFAULT_MESSAGE_RATE, Relay, type MessageRate, type ResumeOptions } from '../lib/relay.js'
 import { MemoryRoomRegistry, type RoomRegistry } from '../lib/room-registry.js'
@@ -69,6 +69,9 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
   let backplane: RedisBackplane | undefined
   if (options.redis !== undefined) {
     const redisOptions = typeof options.redis === 'string' ? { url: options.redis } : options.redis
+    // loaded only for a deployment on Redis: a node in memory does not carry ioredis in its heap, where every
+    // object is marked again at each full collection
+    const { RedisBackplane } = await import('../lib/redis-backplane.js')
     backplane = new RedisBackplane({ ...redisOptions, log: fastify.log })
     await backplane.start()
     registry = backplane
