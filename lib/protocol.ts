@@ -132,9 +132,10 @@ const isMessageId = (id: unknown): id is string | number =>
   (typeof id === 'string' && id.length <= 64) || Number.isInteger(id)
 
 /** A message to one peer, read by `readDirectMessage`: `data` is kept as the client's JSON text. */
-export interface DirectMessage { type: 'offer' | 'answer' | 'candidate' | 'bye' | 'message', to: string, dataJson: string }
+export interface DirectMessage { type: RelayType | 'message', to: string, dataJson: string }
 
-const DIRECT_TYPES = new Set<string>(['offer', 'answer', 'candidate', 'bye', 'message'])
+/** The types relayed to one peer: the relay types, and `message` with a `to`. */
+const DIRECT_TYPES = new Set<string>([...RELAY_TYPES, 'message'])
 const HEAD = '{"type":"'
 const TO = '","to":"'
 const DATA = '","data":'
