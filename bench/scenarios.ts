@@ -7,7 +7,7 @@ import { cpuSample, cpuSince, rssBytes, type CpuSample, type FileLimit } from '.
 import { decidedProbes, searchMaxRate, type DecidedProbe, type RateSearchResult } from './rate-search.js'
 import { redisAvailable, startBenchRedis, type BenchRedis } from './redis-server.js'
 import { BENCH_API_KEY, BENCH_REDIS_PREFIX, type ServerKind } from './servers.js'
-import { CLIENT_CORE, CLIENT_SATURATED, SERVER_CORE, serverMemory, withSession, type MemoryReading, type Measured, type Session } from './sessions.js'
+import { CLIENT_CORE, CLIENT_SATURATED, measureCall, SERVER_CORE, serverMemory, withSession, type MemoryReading, type Measured, type Session } from './sessions.js'
 import type { BurstResult } from './workloads/negotiation-burst.js'
 import type { ChurnStepResult } from './workloads/join-churn.js'
 import type { RelayStepResult } from './workloads/relay-flows.js'
@@ -229,14 +229,8 @@ async function withRelayServers (config: BenchConfig, report: WorkloadReport, ru
         report.errors[kind] = (err as Error).message
       }
     }
-    const step: RelayStepRunner = async (kind, rate, durationMs, accumulate) => {
-      const server = servers[kind]!
-      const s0 = cpuSample(server.pid)
-      const g0 = cpuSample(generator.pid)
-      const result = await generator.rpc.call<RelayStepResult>('relayStep', { name: kind, rate, durationMs, drainMs: c.drainMs, accumulate }, durationMs + c.drainMs + 60_000)
-      const client = cpuSince(generator.pid, g0)
-      return { result, server: cpuSince(server.pid, s0), client, clientSaturated: client.coreShare >= CLIENT_SATURATED }
-    }
+    const step: RelayStepRunner = async (kind, rate, durationMs, accumulate) =>
+      await measureCall<RelayStepResult>(servers[kind]!.pid, generator, 'relayStep', { name: kind, rate, durationMs, drainMs: c.drainMs, accumulate }, durationMs + c.drainMs + 60_000)
     for (const kind of kinds) await step(kind, c.steps[0]!, Math.min(1000, c.stepMs), false)
     await run(kinds, step)
   })

@@ -39,6 +39,16 @@ export async function serverMemory (server: Launched<unknown>): Promise<MemoryRe
   return { rss: rssBytes(server.pid), heapUsed: stats.heapUsed }
 }
 
+/** Calls the generator and measures the CPU the server and the generator used meanwhile. */
+export async function measureCall<R> (serverPid: number, generator: Launched<unknown>, method: string, params: unknown, timeoutMs?: number): Promise<Measured<R>> {
+  const s0 = cpuSample(serverPid)
+  const c0 = cpuSample(generator.pid)
+  const result = await generator.rpc.call<R>(method, params, timeoutMs)
+  const server = cpuSince(serverPid, s0)
+  const client = cpuSince(generator.pid, c0)
+  return { result, server, client, clientSaturated: client.coreShare >= CLIENT_SATURATED }
+}
+
 export interface SessionOptions {
   limitPrefix?: string[]
   serverNodeFlags?: string[]
@@ -70,14 +80,7 @@ export async function withSession<T> (kind: ServerKind, options: SessionOptions,
     generatorPid: generator.pid,
     call: async (method, params, timeoutMs) => await generator.rpc.call(method, params, timeoutMs),
     callServer: async (method, params, timeoutMs) => await server.rpc.call(method, params, timeoutMs),
-    measure: async <R>(method: string, params: unknown, timeoutMs?: number) => {
-      const s0 = cpuSample(server.pid)
-      const c0 = cpuSample(generator.pid)
-      const result = await generator.rpc.call<R>(method, params, timeoutMs)
-      const serverUse = cpuSince(server.pid, s0)
-      const clientUse = cpuSince(generator.pid, c0)
-      return { result, server: serverUse, client: clientUse, clientSaturated: clientUse.coreShare >= CLIENT_SATURATED }
-    },
+    measure: async <R>(method: string, params: unknown, timeoutMs?: number) => await measureCall<R>(server.pid, generator, method, params, timeoutMs),
     memory: async () => await serverMemory(server),
     serverCpu: () => cpuSample(server.pid)
   }
