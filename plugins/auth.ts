@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import jwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { isSignallingError, signallingError } from '../lib/errors.js'
+import { hs256Signer } from '../lib/hs256.js'
 import { assertJoinClaims, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 
 export interface AuthOptions {
@@ -65,7 +66,6 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
   await fastify.register(jwt, {
     secret: jwtSecret,
     namespace: 'signalling',
-    sign: { algorithm: TOKEN_ALGORITHM },
     verify: {
       algorithms: [TOKEN_ALGORITHM],
       allowedAud: [TOKEN_AUDIENCE, RESUME_AUDIENCE],
@@ -74,6 +74,7 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
     }
   })
   const tokens = (fastify.jwt as unknown as Record<string, JWT>).signalling!
+  const sign = hs256Signer(jwtSecret)
   const isApiKey = authorize === undefined ? secretMatcher(apiKey!) : undefined
   const check = authorize ?? ((request: FastifyRequest) => {
     const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
@@ -99,7 +100,7 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
       }
     },
     signJoinToken (claims: JoinClaims) {
-      return tokens.sign(claims)
+      return sign(claims)
     },
     verifyJoinToken (token: string | undefined) {
       if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token is required')

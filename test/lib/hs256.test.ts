@@ -1,0 +1,70 @@
+import { createHmac } from 'node:crypto'
+import t from 'tap'
+import Fastify from 'fastify'
+import jwt from '@fastify/jwt'
+import { hs256Signer } from '../../lib/hs256.js'
+
+const SECRET = 'a-test-secret-of-at-least-32-bytes-0123456789'
+
+// seeded, so a failure can be replayed (mulberry32)
+let seed = 20261126
+const random = (n: number): number => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+  return ((x ^ (x >>> 14)) >>> 0) % n
+}
+const text = (length: number): string => Array.from({ length }, () => String.fromCharCode(random(0x3000))).join('')
+
+// issued now, so that verification accepts them
+const iat = Math.floor(Date.now() / 1000)
+const claims = (metadata: Record<string, unknown>): object =>
+  ({ sub: 'peer-1', room: 'room-1', aud: 'signalling-join', iat, exp: iat + 3600, metadata })
+
+t.test('makes the same token, byte for byte, as @fastify/jwt signing HS256', async (t) => {
+  const app = Fastify()
+  await app.register(jwt, { secret: SECRET, sign: { algorithm: 'HS256' } })
+  await app.ready()
+  t.teardown(async () => { await app.close() })
+  const sign = hs256Signer(SECRET)
+  // small, unicode, and past the signer's first buffer (1 KiB) and back, so the grown buffer is used again
+  const payloads = [
+    claims({}),
+    claims({ name: 'Zoë 🚀', tags: ['a', 'b'], nested: { n: 1.5, ok: true, none: null } }),
+    claims({ blob: 'x'.repeat(3000) }),
+    claims({ name: text(40) }),
+    claims({ blob: text(2000) }),
+    claims({})
+  ]
+  for (const payload of payloads) {
+    const token = sign(payload)
+    t.equal(token, app.jwt.sign(payload), `${token.length} characters`)
+    t.same(app.jwt.verify(token), payload, 'verifies and decodes to the same claims')
+  }
+})
+
+t.test('the signature is HMAC-SHA256 of the signing input, for keys shorter than, equal to and longer than a block', async (t) => {
+  for (const length of [1, 31, 32, 63, 64, 65, 100, 128, 200]) {
+    const key = Buffer.from(Array.from({ length }, () => random(256)))
+    const sign = hs256Signer(key)
+    for (let i = 0; i < 5; i++) {
+      const token = sign(claims({ note: text(random(1500)) }))
+      const [header, payload, signature] = token.split('.')
+      const expected = createHmac('sha256', key).update(`${header}.${payload}`).digest('base64url')
+      t.equal(signature, expected, `key of ${length} bytes, payload of ${payload!.length} characters`)
+    }
+  }
+})
+
+t.test('a token signed with another secret, or altered, does not verify', async (t) => {
+  const app = Fastify()
+  await app.register(jwt, { secret: SECRET, verify: { algorithms: ['HS256'] } })
+  await app.ready()
+  t.teardown(async () => { await app.close() })
+  const token = hs256Signer(SECRET)(claims({ name: 'a' }))
+  t.throws(() => app.jwt.verify(hs256Signer(`${SECRET}!`)(claims({ name: 'a' }))), { code: 'FAST_JWT_INVALID_SIGNATURE' })
+  const [header, payload, signature] = token.split('.')
+  const forged = Buffer.from(JSON.stringify({ ...claims({ name: 'a' }), room: 'room-2' })).toString('base64url')
+  t.throws(() => app.jwt.verify(`${header}.${forged}.${signature}`), { code: 'FAST_JWT_INVALID_SIGNATURE' })
+  t.ok(app.jwt.verify(`${header}.${payload}.${signature}`), 'the untouched token verifies')
+})
