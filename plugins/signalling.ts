@@ -1,5 +1,5 @@
 // The `signalling` decorator: rooms, tokens and kicks in code, the same operations the REST routes expose.
-import { randomUUID } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { AuthOptions } from './auth.js'
@@ -62,7 +62,17 @@ declare module 'fastify' {
   }
 }
 
-const randomId = (): string => randomUUID().replaceAll('-', '')
+// generated ids are 128 random bits as 32 hex digits, cut from a pool refilled 256 ids at a time: a third of what
+// randomUUID() and removing its dashes cost per id
+const idPool = Buffer.alloc(16 * 256)
+let idOffset = idPool.length
+function randomId (): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool)
+    idOffset = 0
+  }
+  return idPool.toString('hex', idOffset, idOffset += 16)
+}
 
 async function signalling (fastify: FastifyInstance, options: SignallingCoreOptions): Promise<void> {
   let registry = options.registry ?? new MemoryRoomRegistry()
@@ -138,7 +148,8 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     async issueToken (roomId, input = {}) {
       const body = assertValid(TokenBody, input, 'token request')
       assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
-      await existing(roomId)
+      // one await fewer than `existing`: this runs for every token
+      if (await registry.get(roomId) === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
       const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
       // tokens issued in the same second with the same ttl share their expiry: format it once
       if (claims.exp !== lastExp) {

@@ -34,6 +34,16 @@ t.test('a token without peerId gets a random one; ttl defaults to an hour; no bo
   t.equal(payload.exp - payload.iat, 3600)
 })
 
+t.test('generated peer and room ids are 32 hex digits that never repeat, across refills of the random pool', async (t) => {
+  const app = await buildTestApp(t)
+  const room = await app.signalling.createRoom({})
+  const ids = [room.roomId]
+  // the pool holds 256 ids: 600 cross two refills
+  for (let i = 0; i < 600; i++) ids.push((await app.signalling.issueToken(room.roomId)).peerId)
+  t.equal(ids.filter((id) => /^[0-9a-f]{32}$/.test(id)).length, ids.length, 'all 32 hex digits')
+  t.equal(new Set(ids).size, ids.length, 'all different')
+})
+
 t.test('POST /rooms/{roomId}/tokens answers 404 for a missing room and 400 for bad input', async (t) => {
   const app = await buildTestApp(t)
   const missing = await app.inject({ method: 'POST', url: '/rooms/none/tokens', headers: auth, payload: {} })
