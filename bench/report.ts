@@ -174,7 +174,9 @@ export function markdown (report: BenchReport): string {
       `${fmt(ratio(s, get(summary, 'ws-relay', row.key)))} | ${fmt(ratio(s, get(summary, 'peerjs', row.key)))} | ${row.target ?? ''} |`)
   }
   lines.push('')
-  if (flagged) lines.push('⚠ the load generator used ≥ 90 % of its core during that measurement: the figure may be the generator\'s limit, not the server\'s.', '')
+  if (flagged) {
+    lines.push('⚠ the load generator used ≥ 90 % of its core during that measurement (REST: the server used less than 85 % of its own, since that generator polls): the figure may be the generator\'s limit, not the server\'s.', '')
+  }
   lines.push('### Targets', '', '| target | value | limit | met |', '| --- | ---: | ---: | --- |')
   for (const check of report.checks) lines.push(`| ${check.target} | ${fmt(check.value)} | ${fmt(check.limit)} | ${check.met ? 'yes' : 'no'}${check.note === undefined ? '' : ` (${check.note})`} |`)
   lines.push('')
