@@ -467,6 +467,8 @@ export class Relay {
         room.remote.delete(peer.peerId)
         this.#learnRemote(room, others)
         peer.replay = handoff.frames
+        // counted like the frames `#deliverOpen` keeps, so that the grace period's byte bound includes them
+        peer.replayBytes = handoff.frames.reduce((bytes, frame) => bytes + frame.length, 0)
         for (const frame of wait?.queued ?? []) this.#deliver(peer, frame)
         return this.#enterGrace(peer)
       }
