@@ -3,17 +3,11 @@ import t from 'tap'
 import Fastify from 'fastify'
 import jwt from '@fastify/jwt'
 import { hs256Signer } from '../../lib/hs256.js'
+import { seededRandom } from '../support/seeded-random.js'
 
 const SECRET = 'a-test-secret-of-at-least-32-bytes-0123456789'
 
-// seeded, so a failure can be replayed (mulberry32)
-let seed = 20261126
-const random = (n: number): number => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-  return ((x ^ (x >>> 14)) >>> 0) % n
-}
+const random = seededRandom(20261126)
 const text = (length: number): string => Array.from({ length }, () => String.fromCharCode(random(0x3000))).join('')
 
 // issued now, so that verification accepts them
