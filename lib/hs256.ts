@@ -1,34 +1,53 @@
-// HS256 JWS signing (RFC 7515 compact form, RFC 7518 § 3.2) for join tokens, with HMAC-SHA256 (RFC 2104) built from
-// two one-shot SHA-256 digests over buffers kept between calls. `createHmac` makes an Hmac object with a native
-// context per token, and a server issuing tokens as fast as it can spent more CPU allocating and collecting those
-// than hashing. Verification stays with @fastify/jwt.
-import { hash } from 'node:crypto'
+// HS256 JWS (RFC 7515 compact form, RFC 7518 § 3.2) for join tokens, with HMAC-SHA256 (RFC 2104) built from two
+// one-shot SHA-256 digests over buffers kept between calls. `createHmac` makes an Hmac object with a native context
+// per token, and a server issuing or checking tokens as fast as it can spent more CPU allocating and collecting those
+// than hashing.
+//
+// `verify` only judges tokens that carry the header `sign` writes, byte for byte: that is every token this server
+// issues, and the one shape it can check without parsing a header. Any other header is left to a general verifier
+// (@fastify/jwt in plugins/auth.ts), which parses it and applies the whole of RFC 7515.
+import { hash, timingSafeEqual } from 'node:crypto'
 
 const BLOCK = 64
 const DIGEST = 32
+/** The base64url of a 32-byte digest, unpadded. */
+const SIGNATURE_CHARS = 43
 const HEADER = `${Buffer.from('{"alg":"HS256","typ":"JWT"}').toString('base64url')}.`
+const BASE64URL = /^[A-Za-z0-9_-]*$/
 
-/** Signs a JSON object as an HS256 JWT, byte for byte what @fastify/jwt's `sign` makes of the same object. */
-export function hs256Signer (secret: string | Buffer): (payload: object) => string {
+/** What `verify` returns for a token whose header is not the one `sign` writes. */
+export const OTHER_HEADER: unique symbol = Symbol('another JWS header')
+
+export interface Hs256 {
+  /** Signs a JSON object, byte for byte what @fastify/jwt's `sign` makes of the same object. */
+  sign: (payload: object) => string
+  /**
+   * The parsed payload of a token in `sign`'s form whose signature is right; `undefined` if the token is malformed or
+   * its signature wrong (a signature is accepted only in canonical base64url); `OTHER_HEADER` for another header.
+   * The claims are not checked.
+   */
+  verify: (token: string) => unknown
+}
+
+export function hs256 (secret: string | Buffer): Hs256 {
   let key = Buffer.from(secret)
   if (key.length > BLOCK) key = hash('sha256', key, 'buffer')
   // the inner block (key ^ ipad, then the signing input) and the outer one (key ^ opad, then the inner digest),
-  // written in place on each call; `json` holds the payload's UTF-8 on its way to base64url
+  // written in place on each call; `json` holds a payload's UTF-8 on its way to or from base64url
   let inner = Buffer.alloc(BLOCK + 1024)
   const outer = Buffer.alloc(BLOCK + DIGEST)
   let json = Buffer.alloc(1024)
+  // a received signature and the expected one, side by side for a constant-time comparison
+  const given = Buffer.alloc(SIGNATURE_CHARS)
+  const expected = Buffer.alloc(SIGNATURE_CHARS)
   for (let i = 0; i < BLOCK; i++) {
     const k = key[i] ?? 0
     inner[i] = k ^ 0x36
     outer[i] = k ^ 0x5c
   }
 
-  return (payload) => {
-    const text = JSON.stringify(payload)
-    // at most 3 UTF-8 bytes per UTF-16 unit
-    if (text.length * 3 > json.length) json = Buffer.alloc(grow(text.length * 3))
-    const input = HEADER + json.toString('base64url', 0, json.write(text))
-    // base64url is ASCII: one byte per character
+  /** HMAC-SHA256 of an ASCII signing input, as base64url. */
+  function mac (input: string): string {
     if (BLOCK + input.length > inner.length) {
       const grown = Buffer.alloc(grow(BLOCK + input.length))
       inner.copy(grown, 0, 0, BLOCK)
@@ -37,7 +56,37 @@ export function hs256Signer (secret: string | Buffer): (payload: object) => stri
     inner.write(input, BLOCK, 'latin1')
     // the digest as a string of one char per byte ('binary' is latin1) rather than a Buffer: no ArrayBuffer per call
     outer.write(hash('sha256', inner.subarray(0, BLOCK + input.length), 'binary'), BLOCK, 'latin1')
-    return `${input}.${hash('sha256', outer, 'base64url')}`
+    return hash('sha256', outer, 'base64url')
+  }
+
+  return {
+    sign (payload) {
+      const text = JSON.stringify(payload)
+      // at most 3 UTF-8 bytes per UTF-16 unit
+      if (text.length * 3 > json.length) json = Buffer.alloc(grow(text.length * 3))
+      const input = HEADER + json.toString('base64url', 0, json.write(text))
+      return `${input}.${mac(input)}`
+    },
+    verify (token) {
+      if (!token.startsWith(HEADER)) return OTHER_HEADER
+      const last = token.lastIndexOf('.')
+      // a payload segment, however short, and a signature of a digest's length
+      if (last < HEADER.length || token.length - last - 1 !== SIGNATURE_CHARS) return undefined
+      const payload = token.slice(HEADER.length, last)
+      const signature = token.slice(last + 1)
+      // a segment outside the alphabet (another '.', padding, whitespace) is refused, not decoded leniently
+      if (!BASE64URL.test(payload) || !BASE64URL.test(signature)) return undefined
+      given.write(signature, 0, 'latin1')
+      expected.write(mac(token.slice(0, last)), 0, 'latin1')
+      if (!timingSafeEqual(given, expected)) return undefined
+      // 3 bytes per 4 characters
+      if (payload.length > json.length) json = Buffer.alloc(grow(payload.length))
+      try {
+        return JSON.parse(json.toString('utf8', 0, json.write(payload, 'base64url'))) as unknown
+      } catch {
+        return undefined
+      }
+    }
   }
 }
 

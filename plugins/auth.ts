@@ -3,8 +3,8 @@ import { hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import jwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { isSignallingError, signallingError } from '../lib/errors.js'
-import { hs256Signer } from '../lib/hs256.js'
+import { signallingError } from '../lib/errors.js'
+import { hs256, OTHER_HEADER } from '../lib/hs256.js'
 import { assertJoinClaims, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 
 export interface AuthOptions {
@@ -51,6 +51,9 @@ export function secretMatcher (expected: string): (given: string) => boolean {
   return (given) => timingSafeEqual(sha256(given), expectedHash)
 }
 
+const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'room', 'aud']
+const AUDIENCES = new Set<unknown>([TOKEN_AUDIENCE, RESUME_AUDIENCE])
+
 const unauthorized = (): Error => signallingError('UNAUTHORIZED', 'a valid API key is required')
 
 async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<void> {
@@ -68,13 +71,15 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
     namespace: 'signalling',
     verify: {
       algorithms: [TOKEN_ALGORITHM],
-      allowedAud: [TOKEN_AUDIENCE, RESUME_AUDIENCE],
-      requiredClaims: ['exp', 'iat', 'sub', 'room', 'aud'],
+      allowedAud: [...AUDIENCES] as string[],
+      requiredClaims: REQUIRED_CLAIMS,
       clockTolerance: clockSkew * 1000
     }
   })
   const tokens = (fastify.jwt as unknown as Record<string, JWT>).signalling!
-  const sign = hs256Signer(jwtSecret)
+  const ours = hs256(jwtSecret)
+  const tolerance = clockSkew * 1000
+  const invalid = (): Error => signallingError('UNAUTHORIZED', 'the join token is invalid')
   const isApiKey = authorize === undefined ? secretMatcher(apiKey!) : undefined
   const check = authorize ?? ((request: FastifyRequest) => {
     const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
@@ -100,21 +105,40 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
       }
     },
     signJoinToken (claims: JoinClaims) {
-      return sign(claims)
+      return ours.sign(claims)
     },
     verifyJoinToken (token: string | undefined) {
       if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token is required')
-      let payload: unknown
-      try {
-        payload = tokens.verify(token)
-      } catch (err) {
-        if (isSignallingError(err)) throw err
-        const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
-        throw signallingError('UNAUTHORIZED', expired ? 'the join token has expired' : 'the join token is invalid')
+      const payload = ours.verify(token)
+      if (payload === OTHER_HEADER) return assertJoinClaims(verifyOtherHeader(token))
+      if (payload === undefined) throw invalid()
+      // the checks @fastify/jwt makes of the claims, in its order, so that a token gets the same answer from both: the
+      // claims that must be there, `nbf` and `exp` within the clock skew, `aud` (a string or strings, one of ours);
+      // then the schema of a join token
+      if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw invalid()
+      const claims = payload as Record<string, unknown>
+      for (const name of REQUIRED_CLAIMS) if (!(name in claims)) throw invalid()
+      const now = Date.now()
+      if ('nbf' in claims && (typeof claims.nbf !== 'number' || now < claims.nbf * 1000 - tolerance)) throw invalid()
+      if (typeof claims.exp !== 'number') throw invalid()
+      if (now > claims.exp * 1000 + tolerance) throw signallingError('UNAUTHORIZED', 'the join token has expired')
+      const aud = claims.aud
+      if (typeof aud === 'string' ? !AUDIENCES.has(aud) : !Array.isArray(aud) || !aud.every((a) => typeof a === 'string') || !aud.some((a) => AUDIENCES.has(a))) {
+        throw invalid()
       }
-      return assertJoinClaims(payload)
+      return assertJoinClaims(claims)
     }
   })
+
+  /** A token with another header than the one this server signs with (minted elsewhere with the secret). */
+  function verifyOtherHeader (token: string): unknown {
+    try {
+      return tokens.verify(token)
+    } catch (err) {
+      const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
+      throw expired ? signallingError('UNAUTHORIZED', 'the join token has expired') : invalid()
+    }
+  }
 }
 
 export default fp(auth, { name: 'signalling-auth', fastify: '5.x' })

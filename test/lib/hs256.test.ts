@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto'
 import t from 'tap'
 import Fastify from 'fastify'
 import jwt from '@fastify/jwt'
-import { hs256Signer } from '../../lib/hs256.js'
+import { hs256, OTHER_HEADER } from '../../lib/hs256.js'
 import { seededRandom } from '../support/seeded-random.js'
 
 const SECRET = 'a-test-secret-of-at-least-32-bytes-0123456789'
@@ -20,7 +20,7 @@ t.test('makes the same token, byte for byte, as @fastify/jwt signing HS256', asy
   await app.register(jwt, { secret: SECRET, sign: { algorithm: 'HS256' } })
   await app.ready()
   t.teardown(async () => { await app.close() })
-  const sign = hs256Signer(SECRET)
+  const sign = hs256(SECRET).sign
   // small, unicode, and past the signer's first buffer (1 KiB) and back, so the grown buffer is used again
   const payloads = [
     claims({}),
@@ -40,7 +40,7 @@ t.test('makes the same token, byte for byte, as @fastify/jwt signing HS256', asy
 t.test('the signature is HMAC-SHA256 of the signing input, for keys shorter than, equal to and longer than a block', async (t) => {
   for (const length of [1, 31, 32, 63, 64, 65, 100, 128, 200]) {
     const key = Buffer.from(Array.from({ length }, () => random(256)))
-    const sign = hs256Signer(key)
+    const sign = hs256(key).sign
     for (let i = 0; i < 5; i++) {
       const token = sign(claims({ note: text(random(1500)) }))
       const [header, payload, signature] = token.split('.')
@@ -55,10 +55,30 @@ t.test('a token signed with another secret, or altered, does not verify', async 
   await app.register(jwt, { secret: SECRET, verify: { algorithms: ['HS256'] } })
   await app.ready()
   t.teardown(async () => { await app.close() })
-  const token = hs256Signer(SECRET)(claims({ name: 'a' }))
-  t.throws(() => app.jwt.verify(hs256Signer(`${SECRET}!`)(claims({ name: 'a' }))), { code: 'FAST_JWT_INVALID_SIGNATURE' })
+  const token = hs256(SECRET).sign(claims({ name: 'a' }))
+  t.throws(() => app.jwt.verify(hs256(`${SECRET}!`).sign(claims({ name: 'a' }))), { code: 'FAST_JWT_INVALID_SIGNATURE' })
   const [header, payload, signature] = token.split('.')
   const forged = Buffer.from(JSON.stringify({ ...claims({ name: 'a' }), room: 'room-2' })).toString('base64url')
   t.throws(() => app.jwt.verify(`${header}.${forged}.${signature}`), { code: 'FAST_JWT_INVALID_SIGNATURE' })
   t.ok(app.jwt.verify(`${header}.${payload}.${signature}`), 'the untouched token verifies')
+})
+
+t.test('verify: returns the payload of its own tokens, refuses damaged ones, and leaves other headers alone', async (t) => {
+  const { sign, verify } = hs256(SECRET)
+  // small, then past the 1 KiB buffer and back
+  for (const payload of [claims({}), claims({ blob: text(2000) }), claims({ name: 'Zoë 🚀' })]) {
+    t.same(verify(sign(payload)), payload, `a token of ${sign(payload).length} characters`)
+  }
+  const token = sign(claims({ name: 'a' }))
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  t.equal(verify(hs256(`${SECRET}!`).sign(claims({ name: 'a' }))), undefined, 'another secret')
+  t.equal(verify(`${header}.${Buffer.from(JSON.stringify(claims({ name: 'b' }))).toString('base64url')}.${signature}`), undefined, 'another payload')
+  t.equal(verify(`${header}.${payload}.${signature.slice(0, -1)}`), undefined, 'a signature cut short')
+  t.equal(verify(`${header}.${payload}.${signature}=`), undefined, 'a padded signature')
+  t.equal(verify(`${header}.${payload}.x.${signature}`), undefined, 'a fourth segment')
+  t.equal(verify(`${header}.${signature}`), undefined, 'no payload segment')
+  const input = `${header}.${Buffer.from('not json').toString('base64url')}`
+  t.equal(verify(`${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`), undefined, 'a signed payload that is not JSON')
+  t.equal(verify(`${Buffer.from('{"typ":"JWT","alg":"HS256"}').toString('base64url')}.${payload}.${signature}`), OTHER_HEADER, 'another header')
+  t.equal(verify('garbage'), OTHER_HEADER, 'not a token at all: not this header either')
 })
