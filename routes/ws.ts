@@ -54,20 +54,31 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
       }
     },
+    // callback style: an async hook costs a promise and a microtask per upgrade
     // cross-site WebSocket hijacking: a page of another origin must not open sockets with a user's token
-    onRequest: async (request) => {
+    onRequest: (request, _reply, done) => {
       const origin = request.headers.origin
       if (origin === undefined ? options.requireOrigin === true : allowed !== undefined && !allowed.has(origin)) {
-        throw signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header')
+        done(signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header'))
+      } else {
+        done()
       }
     },
-    preValidation: async (request) => {
-      const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
-      if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
-        throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
+    preValidation: (request, _reply, done) => {
+      let claims: JoinClaims
+      try {
+        claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
+        if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
+          throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
+        }
+      } catch (err) {
+        done(err as Error)
+        return
       }
-      await app.signalling.relay.admit(claims)
-      admitted.set(request, claims)
+      app.signalling.relay.admit(claims).then(() => {
+        admitted.set(request, claims)
+        done()
+      }, done)
     },
     onError: async (_request, _reply, error) => {
       app.signalling.metrics.rejectedUpgrade(REJECTION_REASONS[error.code] ?? 'other')
