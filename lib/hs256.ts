@@ -32,8 +32,9 @@ export interface Hs256 {
 export function hs256 (secret: string | Buffer): Hs256 {
   let key = Buffer.from(secret)
   if (key.length > BLOCK) key = hash('sha256', key, 'buffer')
-  // the inner block (key ^ ipad, then the signing input) and the outer one (key ^ opad, then the inner digest),
-  // written in place on each call; `json` holds a payload's UTF-8 on its way to or from base64url
+  // the inner block (key ^ ipad, then the signing input: the header, written once, and a payload) and the outer one
+  // (key ^ opad, then the inner digest), written in place on each call; `json` holds a payload's UTF-8 on its way
+  // to or from base64url
   let inner = Buffer.alloc(BLOCK + 1024)
   const outer = Buffer.alloc(BLOCK + DIGEST)
   let json = Buffer.alloc(1024)
@@ -46,26 +47,39 @@ export function hs256 (secret: string | Buffer): Hs256 {
     outer[i] = k ^ 0x5c
   }
 
-  /** HMAC-SHA256 of an ASCII signing input, as base64url. */
-  function mac (input: string): string {
-    if (BLOCK + input.length > inner.length) {
-      const grown = Buffer.alloc(grow(BLOCK + input.length))
-      inner.copy(grown, 0, 0, BLOCK)
-      inner = grown
-    }
-    inner.write(input, BLOCK, 'latin1')
+  /** HMAC-SHA256 of the signing input already in `inner` after the key block, as base64url. */
+  function macOfInner (inputLength: number): string {
     // the digest as a string of one char per byte ('binary' is latin1) rather than a Buffer: no ArrayBuffer per call
-    outer.write(hash('sha256', inner.subarray(0, BLOCK + input.length), 'binary'), BLOCK, 'latin1')
+    outer.write(hash('sha256', inner.subarray(0, BLOCK + inputLength), 'binary'), BLOCK, 'latin1')
     return hash('sha256', outer, 'base64url')
   }
 
+  /** Room in `inner` for a signing input (and its signature) of this many characters. */
+  function reserve (chars: number): void {
+    if (BLOCK + chars > inner.length) {
+      const grown = Buffer.alloc(grow(BLOCK + chars))
+      inner.copy(grown, 0, 0, BLOCK + HEADER.length)
+      inner = grown
+    }
+  }
+
+  inner.write(HEADER, BLOCK, 'latin1')
   return {
     sign (payload) {
       const text = JSON.stringify(payload)
       // at most 3 UTF-8 bytes per UTF-16 unit
       if (text.length * 3 > json.length) json = Buffer.alloc(grow(text.length * 3))
-      const input = HEADER + json.toString('base64url', 0, json.write(text))
-      return `${input}.${mac(input)}`
+      const encoded = json.toString('base64url', 0, json.write(text))
+      const inputLength = HEADER.length + encoded.length
+      reserve(inputLength + 1 + SIGNATURE_CHARS)
+      // the token is assembled in `inner` after the header already there, and read out as one flat string: a token
+      // built by concatenation is a tree of strings that the reply's serialiser and the socket write would each
+      // copy flat again
+      inner.write(encoded, BLOCK + HEADER.length, 'latin1')
+      const signature = macOfInner(inputLength)
+      inner[BLOCK + inputLength] = 0x2e // '.'
+      inner.write(signature, BLOCK + inputLength + 1, 'latin1')
+      return inner.toString('latin1', BLOCK, BLOCK + inputLength + 1 + SIGNATURE_CHARS)
     },
     verify (token) {
       if (!token.startsWith(HEADER)) return OTHER_HEADER
@@ -77,7 +91,10 @@ export function hs256 (secret: string | Buffer): Hs256 {
       // a segment outside the alphabet (another '.', padding, whitespace) is refused, not decoded leniently
       if (!BASE64URL.test(payload) || !BASE64URL.test(signature)) return undefined
       given.write(signature, 0, 'latin1')
-      expected.write(mac(token.slice(0, last)), 0, 'latin1')
+      // the header is in place; the payload follows it
+      reserve(last)
+      inner.write(payload, BLOCK + HEADER.length, 'latin1')
+      expected.write(macOfInner(last), 0, 'latin1')
       if (!timingSafeEqual(given, expected)) return undefined
       // 3 bytes per 4 characters
       if (payload.length > json.length) json = Buffer.alloc(grow(payload.length))
