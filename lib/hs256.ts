@@ -4,8 +4,8 @@
 // than hashing.
 //
 // `verify` only judges tokens that carry the header `sign` writes, byte for byte: that is every token this server
-// issues, and the one shape it can check without parsing a header. Any other header is left to a general verifier
-// (@fastify/jwt in plugins/auth.ts), which parses it and applies the whole of RFC 7515.
+// issues, and the one shape it can check without parsing a header. Any other header (and any token over 16 KiB) is
+// left to a general verifier (@fastify/jwt in plugins/auth.ts), which parses it and applies the whole of RFC 7515.
 import { hash, timingSafeEqual } from 'node:crypto'
 
 const BLOCK = 64
@@ -15,15 +15,22 @@ const SIGNATURE_CHARS = 43
 const HEADER = `${Buffer.from('{"alg":"HS256","typ":"JWT"}').toString('base64url')}.`
 const BASE64URL = /^[A-Za-z0-9_-]*$/
 
-/** What `verify` returns for a token whose header is not the one `sign` writes. */
-export const OTHER_HEADER: unique symbol = Symbol('another JWS header')
+/**
+ * Longest token `verify` judges itself: its buffers grow to the longest token they have held and stay that size, and a
+ * longer token, far beyond what this server issues, is not worth keeping that memory for.
+ */
+const MAX_TOKEN_CHARS = 16 * 1024
+
+/** What `verify` returns for a token it leaves to a general verifier: another header, or over 16 KiB. */
+export const UNJUDGED: unique symbol = Symbol('left to a general JWS verifier')
 
 export interface Hs256 {
   /** Signs a JSON object, byte for byte what @fastify/jwt's `sign` makes of the same object. */
   sign: (payload: object) => string
   /**
    * The parsed payload of a token in `sign`'s form whose signature is right; `undefined` if the token is malformed or
-   * its signature wrong (a signature is accepted only in canonical base64url); `OTHER_HEADER` for another header.
+   * its signature wrong (a signature is accepted only in canonical base64url); `UNJUDGED` for another header or a
+   * token over 16 KiB.
    * The claims are not checked.
    */
   verify: (token: string) => unknown
@@ -82,7 +89,7 @@ export function hs256 (secret: string | Buffer): Hs256 {
       return inner.toString('latin1', BLOCK, BLOCK + inputLength + 1 + SIGNATURE_CHARS)
     },
     verify (token) {
-      if (!token.startsWith(HEADER)) return OTHER_HEADER
+      if (token.length > MAX_TOKEN_CHARS || !token.startsWith(HEADER)) return UNJUDGED
       const last = token.lastIndexOf('.')
       // a payload segment, however short, and a signature of a digest's length
       if (last < HEADER.length || token.length - last - 1 !== SIGNATURE_CHARS) return undefined

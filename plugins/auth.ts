@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import jwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { signallingError } from '../lib/errors.js'
-import { hs256, OTHER_HEADER } from '../lib/hs256.js'
+import { hs256, UNJUDGED } from '../lib/hs256.js'
 import { assertJoinClaims, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 
 export interface AuthOptions {
@@ -110,7 +110,7 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
     verifyJoinToken (token: string | undefined) {
       if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token is required')
       const payload = ours.verify(token)
-      if (payload === OTHER_HEADER) return assertJoinClaims(verifyOtherHeader(token))
+      if (payload === UNJUDGED) return assertJoinClaims(verifyGenerally(token))
       if (payload === undefined) throw invalid()
       // the checks @fastify/jwt makes of the claims, in its order, so that a token gets the same answer from both: the
       // claims that must be there, `nbf` and `exp` within the clock skew, `aud` (a string or strings, one of ours);
@@ -123,15 +123,16 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
       if (typeof claims.exp !== 'number') throw invalid()
       if (now > claims.exp * 1000 + tolerance) throw signallingError('UNAUTHORIZED', 'the join token has expired')
       const aud = claims.aud
-      if (typeof aud === 'string' ? !AUDIENCES.has(aud) : !Array.isArray(aud) || !aud.every((a) => typeof a === 'string') || !aud.some((a) => AUDIENCES.has(a))) {
-        throw invalid()
-      }
+      const audOk = typeof aud === 'string'
+        ? AUDIENCES.has(aud)
+        : Array.isArray(aud) && aud.every((a) => typeof a === 'string') && aud.some((a) => AUDIENCES.has(a))
+      if (!audOk) throw invalid()
       return assertJoinClaims(claims)
     }
   })
 
-  /** A token with another header than the one this server signs with (minted elsewhere with the secret). */
-  function verifyOtherHeader (token: string): unknown {
+  /** A token lib/hs256.ts leaves: another header than the server's (minted elsewhere with the secret), or over 16 KiB. */
+  function verifyGenerally (token: string): unknown {
     try {
       return tokens.verify(token)
     } catch (err) {

@@ -127,7 +127,7 @@ t.test('a signature in non-canonical base64url is refused here, though it decode
   t.throws(() => app.signallingAuth.verifyJoinToken(variant), { code: 'UNAUTHORIZED', message: 'Unauthorized: the join token is invalid' }, 'and the server refuses it')
 })
 
-t.test('a token with another header is still judged by @fastify/jwt', async (t) => {
+t.test('a token with another header, or over 16 KiB, is still judged by @fastify/jwt', async (t) => {
   const app = Fastify()
   await app.register(auth, { jwtSecret: SECRET, apiKey: 'key' })
   await app.ready()
@@ -144,4 +144,10 @@ t.test('a token with another header is still judged by @fastify/jwt', async (t) 
   t.throws(() => app.signallingAuth.verifyJoinToken(withHeader({ alg: 'HS256' }, { ...claims, exp: now - 60 })), { message: 'Unauthorized: the join token has expired' }, 'expired')
   t.throws(() => app.signallingAuth.verifyJoinToken(withHeader({ alg: 'HS512' }, claims)), { message: 'Unauthorized: the join token is invalid' }, 'HS512')
   t.throws(() => app.signallingAuth.verifyJoinToken(withHeader({ alg: 'HS256' }, claims, `${SECRET}!`)), { message: 'Unauthorized: the join token is invalid' }, 'another secret')
+  // the server's own header, but longer than lib/hs256.ts keeps buffers for
+  const long = withHeader({ alg: 'HS256', typ: 'JWT' }, { ...claims, metadata: { blob: 'x'.repeat(13_000) } })
+  t.ok(long.startsWith(HEADER) && long.length > 16 * 1024, `the server's header, ${long.length} characters`)
+  t.equal(app.signallingAuth.verifyJoinToken(long).metadata?.blob, 'x'.repeat(13_000), 'accepted, by @fastify/jwt')
+  t.throws(() => app.signallingAuth.verifyJoinToken(withHeader({ alg: 'HS256', typ: 'JWT' }, { ...claims, metadata: { blob: 'x'.repeat(13_000) } }, `${SECRET}!`)),
+    { message: 'Unauthorized: the join token is invalid' }, 'and refused with another secret')
 })
