@@ -55,7 +55,7 @@ export const FULL: BenchConfig = {
   mesh: { peers: 8, rate: 2000, durationMs: 4000 },
   // one 30 s server heartbeat falls inside the hold
   soak: { peers: 20_000, holdMs: 32_000, concurrency: 256, localAddresses },
-  churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100, retryPauseMs: 1000, bisectRounds: 2, roundTo: 250, compareRate: 2000 },
+  churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100, retryPauseMs: 1000, bisectRounds: 2, roundTo: 250, compareRate: 2000 },
   rest: { connections: 32, warmupMs: 1000, durationMs: 4000 },
   redis: { pairs: 100, rate: 800, warmupMs: 2000, roundMs: 5000, rounds: 4, drainMs: 2000 },
   profile: { enabled: true, durationMs: 5000, intervalUs: 500 }

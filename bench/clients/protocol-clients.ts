@@ -18,8 +18,8 @@ export interface Protocol {
   frameHead: (type: SignalType, to: string) => string
   /** The first frame a joined peer gets, if the server sends one (welcome / OPEN). */
   joinFrame?: string
-  /** Leaves politely where the protocol has a way to, then closes. */
-  leave: (socket: WebSocket) => void
+  /** The message that leaves politely, where the protocol has one (the server then closes); else a close frame. */
+  leaveMessage?: string
   /** A frame the server requires now and then to keep a peer, as the server's own client sends it. */
   keepalive?: { frame: string, intervalMs: number }
 }
@@ -52,17 +52,14 @@ export function protocolFor (kind: RelayKind, port: number): Protocol {
           }
         },
         frameHead: (type, to) => `{"type":"${type}","to":"${to}","data":`,
-        leave: (socket) => {
-          // the server answers `leave` by closing with 1000
-          socket.send('{"type":"leave"}')
-        }
+        // the server answers `leave` by closing with 1000
+        leaveMessage: '{"type":"leave"}'
       }
     case 'ws-relay':
       return {
         kind,
         prepare: async (rooms) => rooms.map((room) => room.peerIds.map((peerId) => ({ peerId, roomId: room.roomId, path: `/?id=${peerId}` }))),
-        frameHead: (type, to) => `{"type":"${type}","to":"${to}","data":`,
-        leave: (socket) => socket.close()
+        frameHead: (type, to) => `{"type":"${type}","to":"${to}","data":`
       }
     case 'peerjs':
       return {
@@ -75,7 +72,6 @@ export function protocolFor (kind: RelayKind, port: number): Protocol {
         }))),
         frameHead: (type, to) => `{"type":"${type.toUpperCase()}","dst":"${to}","payload":`,
         // the PeerJS client has no leave message of its own for the server: it closes the socket
-        leave: (socket) => socket.close(),
         // PeerJS server drops a client without a HEARTBEAT for 90 s, whatever else it sends; its client sends one
         // every 5 s (pingInterval)
         keepalive: { frame: '{"type":"HEARTBEAT"}', intervalMs: 5000 }

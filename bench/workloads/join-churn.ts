@@ -1,7 +1,9 @@
 // Join/leave churn: every room holds one resident peer; churning peers join it on a constant schedule, get their
 // welcome (and the resident its presence message), leave, and free their slot for a later join.
+import type { Socket } from 'node:net'
 import type WebSocket from 'ws'
-import { connectPeer, protocolFor, type PeerSlot, type Protocol, type RelayKind } from '../clients/protocol-clients.js'
+import { protocolFor, type PeerSlot, type Protocol, type RelayKind } from '../clients/protocol-clients.js'
+import { rawJoin } from '../clients/raw-joiner.js'
 import { LatencyHistogram, type LatencySummary } from '../latency-histogram.js'
 import { connectAll } from './connect-all.js'
 
@@ -28,7 +30,8 @@ export class JoinChurn {
   #port = 0
   #residents: WebSocket[] = []
   #free: PeerSlot[] = []
-  readonly #busy = new Set<WebSocket>()
+  /** Joiners' sockets not yet closed. */
+  readonly #busy = new Set<Socket>()
 
   async setup (setup: ChurnSetup): Promise<{ residents: number }> {
     this.#protocol = protocolFor(setup.kind, setup.port)
@@ -61,25 +64,23 @@ export class JoinChurn {
         return
       }
       attempted++
-      let released = false
-      // the socket's close, after a leave or a failed join, gives the slot back once
-      const release = (): void => {
-        if (released) return
-        released = true
-        this.#free.push(slot)
-      }
-      connectPeer(this.#protocol, slot, { port: this.#port, onMessage: () => {}, onClose: release }).then((socket) => {
-        latency.record(performance.now() - intended)
-        joined++
-        settled++
-        this.#busy.add(socket)
-        socket.once('close', () => this.#busy.delete(socket))
-        this.#protocol.leave(socket)
-      }, (err: unknown) => {
-        failed++
-        settled++
-        firstError ??= (err as Error).message
+      const socket = rawJoin({ port: this.#port, path: slot.path, joinFrame: this.#protocol.joinFrame, leaveMessage: this.#protocol.leaveMessage, timeoutMs: 30_000 }, {
+        joined: () => {
+          latency.record(performance.now() - intended)
+          joined++
+          settled++
+        },
+        // once, after a leave or a failed join: the slot is free again
+        closed: (err) => {
+          this.#busy.delete(socket)
+          this.#free.push(slot)
+          if (err === undefined) return
+          failed++
+          settled++
+          firstError ??= err.message
+        }
       })
+      this.#busy.add(socket)
     }
     let scheduled = 0
     await new Promise<void>((resolve) => {
@@ -114,6 +115,7 @@ export class JoinChurn {
   }
 
   close (): void {
-    for (const socket of [...this.#residents, ...this.#busy]) socket.terminate()
+    for (const socket of this.#residents) socket.terminate()
+    for (const socket of this.#busy) socket.destroy()
   }
 }
