@@ -494,37 +494,64 @@ interface ChurnStepReport extends ChurnStepResult { serverUsPerJoin: number, ser
 export async function joinChurn (config: BenchConfig): Promise<WorkloadReport> {
   const c = config.churn
   const report = newReport(`(5) Join/leave churn: ${c.rooms} rooms each with a resident peer; joins stepped in rate, each joiner leaves at once`)
-  await forEachKind(report, RELAY_KINDS, async (kind) => {
-    await withSession(kind, {}, async (session) => {
-      await session.call('churnSetup', { kind, port: session.port, rooms: c.rooms }, 120_000)
-      // stepped up, a failed step retried once, then bisected, as the relay's throughput is (bench/rate-search.ts)
-      const search = await searchMaxRate<ChurnStepReport>(
-        { steps: c.steps, bisectRounds: c.bisectRounds, roundTo: c.roundTo, retryPauseMs: c.retryPauseMs },
-        async (rate, phase, attempt) => {
-          const m = await session.measure<ChurnStepResult>('churnStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs }, 120_000)
-          const r = m.result
-          const total = Math.round(rate * c.stepMs / 1000)
-          const sustained = r.failed === 0 && r.skipped === 0 && r.joined >= 0.95 * total && r.joinLatency.p99 <= c.sustainedP99Ms
-          log(`churn ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: ${r.achievedRate}/s p99 ${r.joinLatency.p99} ms failed ${r.failed} skipped ${r.skipped} server ${pct(m.server.coreShare)}% client ${pct(m.client.coreShare)}%`)
-          return { ...r, serverUsPerJoin: perUnitUs(m.server.cpuSeconds, r.joined), ...cpuOf(m), sustained }
-        })
-      const { rows: list, best: top } = decidedProbes(search)
-      // with no sustained step, the latency and cost columns show the first (lowest) step
-      const shown = top ?? list[0]!
-      // CPU per join at one rate every server sustains, so that the servers compare at the same load
-      const common = list.find((p) => p.offeredRate === c.compareRate && p.sustained)
-      report.details[kind] = { steps: list, failedAt: search.failedAt }
-      report.summary[kind] = {
-        maxSustainedJoinsPerSecond: top?.achievedRate ?? 0,
-        joinP50AtMax: shown.joinLatency.p50,
-        joinP99AtMax: shown.joinLatency.p99,
-        serverUsPerJoinAtMax: shown.serverUsPerJoin,
-        serverUsPerJoinAtCompareRate: common?.serverUsPerJoin ?? Number.NaN,
-        ...(search.failedAt === undefined ? {} : { lowestFailedJoinRate: search.failedAt }),
-        clientSaturated: Number(list.some((p) => p.tries.some((t) => t.clientSaturated)))
+  await withChildren(async (launchChild) => {
+    // every server up at once on the server core, each with its own generator and residents on the other, so that
+    // the searches can take turns step by step as the relay's do: a slow spell of the shared machine (or the
+    // sockets the soak before left closing) then falls on all of them rather than on whichever ran first
+    const sides: Array<{ kind: RelayKind, server: Launched<{ port: number }>, generator: Launched<{ pid: number }> }> = []
+    for (const kind of RELAY_KINDS) {
+      try {
+        const server = await launchChild<{ port: number }>({ name: `${kind} server`, entry: './server-host.ts', args: [kind], core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
+        const generator = await launchChild<{ pid: number }>({ name: `${kind} load generator`, entry: './load-generator.ts', core: CLIENT_CORE })
+        await generator.rpc.call('churnSetup', { kind, port: server.info.port, rooms: c.rooms }, 120_000)
+        sides.push({ kind, server, generator })
+      } catch (err) {
+        report.errors[kind] = (err as Error).message
+        log(`${report.title} / ${kind}: ${(err as Error).message}`)
       }
-    })
+    }
+    let turn: Promise<unknown> = Promise.resolve()
+    const inTurn = async <T>(run: () => Promise<T>): Promise<T> => {
+      const mine = turn.then(run)
+      turn = mine.catch(() => {})
+      return await mine
+    }
+    await Promise.all(sides.map(async ({ kind, server, generator }) => {
+      try {
+        // stepped up, a failed step retried once, then bisected, as the relay's throughput is (bench/rate-search.ts)
+        const search = await searchMaxRate<ChurnStepReport>(
+          { steps: c.steps, bisectRounds: c.bisectRounds, roundTo: c.roundTo, retryPauseMs: c.retryPauseMs },
+          async (rate, phase, attempt) => await inTurn(async () => {
+            const m = await measureCall<ChurnStepResult>(server.pid, generator, 'churnStep', { rate, durationMs: c.stepMs, drainMs: c.drainMs }, 120_000)
+            const r = m.result
+            const total = Math.round(rate * c.stepMs / 1000)
+            const sustained = r.failed === 0 && r.skipped === 0 && r.joined >= 0.95 * total && r.joinLatency.p99 <= c.sustainedP99Ms
+            log(`churn ${kind} ${phase} ${rate}/s${attempt > 1 ? ' (retry)' : ''}: ${r.achievedRate}/s p99 ${r.joinLatency.p99} ms failed ${r.failed} skipped ${r.skipped} server ${pct(m.server.coreShare)}% client ${pct(m.client.coreShare)}%`)
+            return { ...r, serverUsPerJoin: perUnitUs(m.server.cpuSeconds, r.joined), ...cpuOf(m), sustained }
+          }))
+        const { rows: list, best: top } = decidedProbes(search)
+        // with no sustained step, the latency and cost columns show the first (lowest) step
+        const shown = top ?? list[0]!
+        // CPU per join at one rate every server sustains, so that the servers compare at the same load
+        const common = list.find((p) => p.offeredRate === c.compareRate && p.sustained)
+        report.details[kind] = { steps: list, failedAt: search.failedAt }
+        report.summary[kind] = {
+          maxSustainedJoinsPerSecond: top?.achievedRate ?? 0,
+          joinP50AtMax: shown.joinLatency.p50,
+          joinP99AtMax: shown.joinLatency.p99,
+          serverUsPerJoinAtMax: shown.serverUsPerJoin,
+          serverUsPerJoinAtCompareRate: common?.serverUsPerJoin ?? Number.NaN,
+          ...(search.failedAt === undefined ? {} : { lowestFailedJoinRate: search.failedAt }),
+          clientSaturated: Number(list.some((p) => p.tries.some((t) => t.clientSaturated)))
+        }
+      } catch (err) {
+        report.errors[kind] = (err as Error).message
+        log(`${report.title} / ${kind}: ${(err as Error).message}`)
+      }
+    }))
   })
+  report.notes.push('the servers run side by side on the server core, each with its own load generator and residents on the other; ' +
+    'their searches take turns step by step, with the same retry and bisection as the relay\'s')
   return report
 }
 
