@@ -90,6 +90,19 @@ async function onBenchRedis (report: WorkloadReport, run: (redis: BenchRedis, la
   }
 }
 
+/**
+ * Runs the calls given to it one at a time, in the order given, whatever the callers await: searches of several
+ * servers that run "at once" then take turns step by step.
+ */
+function takingTurns (): <T>(run: () => Promise<T>) => Promise<T> {
+  let turn: Promise<unknown> = Promise.resolve()
+  return async (run) => {
+    const mine = turn.then(run)
+    turn = mine.catch(() => {})
+    return await mine
+  }
+}
+
 function cpuOf<T> (m: Measured<T>): { serverCoreShare: number, clientCoreShare: number, clientSaturated: boolean } {
   return { serverCoreShare: pct(m.server.coreShare), clientCoreShare: pct(m.client.coreShare), clientSaturated: m.clientSaturated }
 }
@@ -126,12 +139,7 @@ export async function relayThroughput (config: BenchConfig): Promise<WorkloadRep
     // stepped up to the first step that is not sustained (loss, rate below 95 % of offered, or p99 over the limit)
     // on two tries, then bisected; every server gets the same rule. The searches take turns, one step at a time,
     // so that a slow spell of the shared machine falls on all of them rather than on whichever ran then
-    let turn: Promise<unknown> = Promise.resolve()
-    const inTurn = async <T>(run: () => Promise<T>): Promise<T> => {
-      const mine = turn.then(run)
-      turn = mine.catch(() => {})
-      return await mine
-    }
+    const inTurn = takingTurns()
     const t0 = performance.now()
     await Promise.all(kinds.map(async (kind) => {
       try {
@@ -510,12 +518,7 @@ export async function joinChurn (config: BenchConfig): Promise<WorkloadReport> {
         log(`${report.title} / ${kind}: ${(err as Error).message}`)
       }
     }
-    let turn: Promise<unknown> = Promise.resolve()
-    const inTurn = async <T>(run: () => Promise<T>): Promise<T> => {
-      const mine = turn.then(run)
-      turn = mine.catch(() => {})
-      return await mine
-    }
+    const inTurn = takingTurns()
     await Promise.all(sides.map(async ({ kind, server, generator }) => {
       try {
         // stepped up, a failed step retried once, then bisected, as the relay's throughput is (bench/rate-search.ts)

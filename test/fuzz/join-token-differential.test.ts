@@ -3,8 +3,8 @@
 // claims, or the same error. The one intended difference: a signature in non-canonical base64url (other trailing
 // bits, decoding to the same bytes) is refused here, where @fastify/jwt's lenient decoder accepts it.
 import { createHmac } from 'node:crypto'
-import t from 'tap'
-import Fastify from 'fastify'
+import t, { type Test } from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { JWT } from '@fastify/jwt'
 import auth from '../../plugins/auth.js'
 import { signallingError } from '../../lib/errors.js'
@@ -64,6 +64,15 @@ function damaged (token: string): string {
   }
 }
 
+/** A Fastify app with only the auth plugin, closed when the test ends. */
+async function authApp (t: Test): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(auth, { jwtSecret: SECRET, apiKey: 'key' })
+  await app.ready()
+  t.teardown(async () => { await app.close() })
+  return app
+}
+
 type Verdict = { claims: JoinClaims } | { error: string }
 const verdict = (check: () => JoinClaims): Verdict => {
   try {
@@ -74,10 +83,7 @@ const verdict = (check: () => JoinClaims): Verdict => {
 }
 
 t.test('the server\'s own header: the same verdict as @fastify/jwt for signed and damaged tokens', async (t) => {
-  const app = Fastify()
-  await app.register(auth, { jwtSecret: SECRET, apiKey: 'key' })
-  await app.ready()
-  t.teardown(async () => { await app.close() })
+  const app = await authApp(t)
   const general = (app.jwt as unknown as Record<string, JWT>).signalling!
   // the reference: @fastify/jwt with the same options, its errors told apart as verifyJoinToken tells them apart
   const reference = (token: string): JoinClaims => {
@@ -111,10 +117,7 @@ t.test('the server\'s own header: the same verdict as @fastify/jwt for signed an
 })
 
 t.test('a signature in non-canonical base64url is refused here, though it decodes to the right bytes', async (t) => {
-  const app = Fastify()
-  await app.register(auth, { jwtSecret: SECRET, apiKey: 'key' })
-  await app.ready()
-  t.teardown(async () => { await app.close() })
+  const app = await authApp(t)
   const now = Math.floor(Date.now() / 1000)
   const token = signed(JSON.stringify({ sub: 'p', room: 'r', aud: 'signalling-join', iat: now, exp: now + 60, metadata: {} }))
   t.equal(app.signallingAuth.verifyJoinToken(token).sub, 'p', 'the canonical token is accepted')
@@ -128,10 +131,7 @@ t.test('a signature in non-canonical base64url is refused here, though it decode
 })
 
 t.test('a token with another header, or over 16 KiB, is still judged by @fastify/jwt', async (t) => {
-  const app = Fastify()
-  await app.register(auth, { jwtSecret: SECRET, apiKey: 'key' })
-  await app.ready()
-  t.teardown(async () => { await app.close() })
+  const app = await authApp(t)
   const now = Math.floor(Date.now() / 1000)
   const claims = { sub: 'p', room: 'r', aud: 'signalling-join', iat: now, exp: now + 60 }
   const withHeader = (header: object, payload: object, secret = SECRET): string => {
