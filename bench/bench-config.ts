@@ -25,7 +25,8 @@ export interface BenchConfig {
   soak: { peers: number, holdMs: number, concurrency: number, localAddresses: string[] }
   /** (5): stepped, retried and bisected as (1) is; CPU per join is also compared at `compareRate`, one of the steps. */
   churn: { rooms: number, steps: number[], stepMs: number, drainMs: number, sustainedP99Ms: number, retryPauseMs: number, bisectRounds: number, roundTo: number, compareRate: number }
-  rest: { connections: number, warmupMs: number, durationMs: number }
+  /** (6): a warm-up per route, then `rounds` rounds of `roundMs` per route, the routes taking turns. */
+  rest: { connections: number, warmupMs: number, roundMs: number, rounds: number }
   /** (7): pairs per placement, total msgs/s of candidate-size frames, measured in rounds that alternate the placements. */
   redis: { pairs: number, rate: number, warmupMs: number, roundMs: number, rounds: number, drainMs: number }
   /** CPU profiles of the server over `durationMs` of load, sampled every `intervalUs`. */
@@ -56,7 +57,7 @@ export const FULL: BenchConfig = {
   // one 30 s server heartbeat falls inside the hold
   soak: { peers: 20_000, holdMs: 32_000, concurrency: 256, localAddresses },
   churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100, retryPauseMs: 1000, bisectRounds: 2, roundTo: 250, compareRate: 2000 },
-  rest: { connections: 32, warmupMs: 1000, durationMs: 4000 },
+  rest: { connections: 32, warmupMs: 1000, roundMs: 2000, rounds: 4 },
   redis: { pairs: 100, rate: 800, warmupMs: 2000, roundMs: 5000, rounds: 4, drainMs: 2000 },
   profile: { enabled: true, durationMs: 5000, intervalUs: 500 }
 }
@@ -68,7 +69,7 @@ export const SMOKE: BenchConfig = {
   mesh: { peers: 8, rate: 200, durationMs: 700 },
   soak: { peers: 100, holdMs: 500, concurrency: 32, localAddresses: localAddresses.slice(0, 2) },
   churn: { rooms: 20, steps: [100], stepMs: 700, drainMs: 2000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 50, compareRate: 100 },
-  rest: { connections: 4, warmupMs: 100, durationMs: 700 },
+  rest: { connections: 4, warmupMs: 100, roundMs: 500, rounds: 1 },
   redis: { pairs: 4, rate: 200, warmupMs: 200, roundMs: 500, rounds: 1, drainMs: 1000 },
   profile: { enabled: true, durationMs: 500, intervalUs: 1000 }
 }

@@ -562,60 +562,114 @@ export async function joinChurn (config: BenchConfig): Promise<WorkloadReport> {
 
 export async function restRates (config: BenchConfig): Promise<WorkloadReport> {
   const c = config.rest
-  const report = newReport(`(6) REST rates: ${c.connections} keep-alive connections, closed loop, ${c.durationMs / 1000} s each`)
+  const report = newReport(`(6) REST rates: ${c.connections} keep-alive connections, closed loop, ${c.rounds} rounds of ${c.roundMs / 1000} s per route, the routes taking turns`)
   const auth = { Authorization: `Bearer ${BENCH_API_KEY}` }
   // the REST generator polls, so its own core share is always high: a run is flagged when its server was not busy
   const serverBound = (m: Measured<RestResult>): boolean => m.server.coreShare >= SERVER_BOUND
-  // the warm-up is a call of its own, so that the server CPU measured around the second call is that of the counted
-  // requests only (it used to include the warm-up's, a quarter more than the requests it was divided by)
-  const rest = async (session: Session, params: object): Promise<Measured<RestResult>> => {
-    const run = { port: session.port, connections: c.connections, ...params }
-    await session.call<RestResult>('rest', { ...run, warmupMs: 0, durationMs: c.warmupMs }, 60_000)
-    return await session.measure<RestResult>('rest', { ...run, warmupMs: 0, durationMs: c.durationMs }, 60_000)
+  const routes: RestRoute[] = [
+    { name: 'tokens', kind: 'signalling', params: { method: 'POST', path: '/rooms/rest/tokens', headers: auth, body: '{}', expectStatus: 201 } },
+    { name: 'rooms', kind: 'signalling', params: { method: 'POST', path: '/rooms', headers: auth, body: '{}', expectStatus: 201 } },
+    { name: 'hello', kind: 'fastify-hello', params: { method: 'GET', path: '/hello', headers: {}, expectStatus: 200 } },
+    // the same request as the token route's, Authorization header included (unread), so that only the server differs
+    { name: 'post', kind: 'fastify-hello', params: { method: 'POST', path: '/echo-token', headers: auth, body: '{}', expectStatus: 201 } }
+  ]
+  const measured: Partial<Record<RestRoute['name'], Array<Measured<RestResult>>>> = {}
+  try {
+    await withSession('signalling', {}, async (product) => {
+      await product.call('createRoom', { port: product.port, roomId: 'rest' })
+      await withSession('fastify-hello', {}, async (hello) => {
+        const sessions: Partial<Record<ServerKind, Session>> = { signalling: product, 'fastify-hello': hello }
+        const run = async (route: RestRoute, durationMs: number): Promise<Measured<RestResult>> => {
+          const session = sessions[route.kind]!
+          const m = await session.measure<RestResult>('rest', { port: session.port, connections: c.connections, warmupMs: 0, durationMs, ...route.params }, 60_000)
+          if (m.result.unexpected > 0) throw new Error(`${route.name}: ${m.result.unexpected} unexpected answers, first: ${m.result.firstUnexpected}`)
+          return m
+        }
+        // a warm-up per route, not counted; then the routes take turns, in rotating order, so that a slow spell of the
+        // shared machine falls on all of them rather than on whichever route ran then (the routes used to be measured
+        // one after another, once each)
+        for (const route of routes) await run(route, c.warmupMs)
+        for (let round = 0; round < c.rounds; round++) {
+          for (const route of routes.map((_, i) => routes[(i + round) % routes.length]!)) {
+            const m = await run(route, c.roundMs)
+            ;(measured[route.name] ??= []).push(m)
+            log(`rest ${route.name} round ${round + 1}: ${m.result.requestsPerSecond} req/s, ${perUnitUs(m.server.cpuSeconds, m.result.requests)} us/req, server ${pct(m.server.coreShare)}%`)
+          }
+        }
+      })
+    })
+  } catch (err) {
+    for (const kind of ['signalling', 'fastify-hello'] as const) report.errors[kind] = (err as Error).message
+    log(`${report.title}: ${(err as Error).message}`)
+    return report
   }
-  await forEachKind(report, ['signalling'], async (kind) => {
-    await withSession(kind, {}, async (session) => {
-      await session.call('createRoom', { port: session.port, roomId: 'rest' })
-      const tokens = await rest(session, { method: 'POST', path: '/rooms/rest/tokens', headers: auth, body: '{}', expectStatus: 201 })
-      const rooms = await rest(session, { method: 'POST', path: '/rooms', headers: auth, body: '{}', expectStatus: 201 })
-      report.details[kind] = { tokens: { ...tokens.result, ...cpuOf(tokens) }, rooms: { ...rooms.result, ...cpuOf(rooms) } }
-      for (const [name, m] of [['tokens', tokens], ['rooms', rooms]] as const) {
-        if (m.result.unexpected > 0) throw new Error(`${name}: ${m.result.unexpected} unexpected answers, first: ${m.result.firstUnexpected}`)
-      }
-      report.summary[kind] = {
-        tokensPerSecond: tokens.result.requestsPerSecond,
-        tokensP99: tokens.result.latency.p99,
-        tokensServerUsPerRequest: perUnitUs(tokens.server.cpuSeconds, tokens.result.requests),
-        roomsPerSecond: rooms.result.requestsPerSecond,
-        roomsP99: rooms.result.latency.p99,
-        clientSaturated: Number(!serverBound(tokens) || !serverBound(rooms))
-      }
-    })
-  })
-  await forEachKind(report, ['fastify-hello'], async (kind) => {
-    await withSession(kind, {}, async (session) => {
-      const hello = await rest(session, { method: 'GET', path: '/hello', headers: {}, expectStatus: 200 })
-      // the same request as the token route's, Authorization header included (unread), so that only the server differs
-      const post = await rest(session, { method: 'POST', path: '/echo-token', headers: auth, body: '{}', expectStatus: 201 })
-      report.details[kind] = { hello: { ...hello.result, ...cpuOf(hello) }, post: { ...post.result, ...cpuOf(post) } }
-      for (const [name, m] of [['hello', hello], ['post', post]] as const) {
-        if (m.result.unexpected > 0) throw new Error(`${name}: ${m.result.unexpected} unexpected answers, first: ${m.result.firstUnexpected}`)
-      }
-      report.summary[kind] = {
-        helloPerSecond: hello.result.requestsPerSecond,
-        helloP99: hello.result.latency.p99,
-        helloServerUsPerRequest: perUnitUs(hello.server.cpuSeconds, hello.result.requests),
-        postPerSecond: post.result.requestsPerSecond,
-        postP99: post.result.latency.p99,
-        postServerUsPerRequest: perUnitUs(post.server.cpuSeconds, post.result.requests),
-        helloClientSaturated: Number(!serverBound(hello)),
-        postClientSaturated: Number(!serverBound(post)),
-        clientSaturated: Number(!serverBound(hello) || !serverBound(post))
-      }
-    })
-  })
+  const merged = Object.fromEntries(Object.entries(measured).map(([name, list]) => [name, mergeRestRounds(list, c.roundMs)])) as Record<RestRoute['name'], MergedRest>
+  const { tokens, rooms, hello, post } = merged
+  report.details.signalling = { tokens: restDetails(tokens), rooms: restDetails(rooms) }
+  report.summary.signalling = {
+    tokensPerSecond: tokens.requestsPerSecond,
+    tokensP99: tokens.p99,
+    tokensServerUsPerRequest: perUnitUs(tokens.measured.server.cpuSeconds, tokens.requests),
+    roomsPerSecond: rooms.requestsPerSecond,
+    roomsP99: rooms.p99,
+    clientSaturated: Number(!serverBound(tokens.measured) || !serverBound(rooms.measured))
+  }
+  report.details['fastify-hello'] = { hello: restDetails(hello), post: restDetails(post) }
+  report.summary['fastify-hello'] = {
+    helloPerSecond: hello.requestsPerSecond,
+    helloP99: hello.p99,
+    helloServerUsPerRequest: perUnitUs(hello.measured.server.cpuSeconds, hello.requests),
+    postPerSecond: post.requestsPerSecond,
+    postP99: post.p99,
+    postServerUsPerRequest: perUnitUs(post.measured.server.cpuSeconds, post.requests),
+    helloClientSaturated: Number(!serverBound(hello.measured)),
+    postClientSaturated: Number(!serverBound(post.measured)),
+    clientSaturated: Number(!serverBound(hello.measured) || !serverBound(post.measured))
+  }
+  report.notes.push(`each route warmed up for ${c.warmupMs / 1000} s, then ${c.rounds} rounds of ${c.roundMs / 1000} s per route in rotating order; ` +
+    'rates and CPU per request over all rounds, p99 the highest of the rounds')
   return report
 }
+
+interface RestRoute {
+  name: 'tokens' | 'rooms' | 'hello' | 'post'
+  kind: ServerKind
+  params: { method: string, path: string, headers: Record<string, string>, body?: string, expectStatus: number }
+}
+
+interface MergedRest {
+  requests: number
+  requestsPerSecond: number
+  p99: number
+  roundRequestsPerSecond: number[]
+  /** The rounds' CPU added up. */
+  measured: Measured<RestResult>
+}
+
+function mergeRestRounds (list: Array<Measured<RestResult>>, roundMs: number): MergedRest {
+  const sum = (f: (m: Measured<RestResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
+  const requests = sum((m) => m.result.requests)
+  const seconds = list.length * roundMs / 1000
+  const serverCpu = sum((m) => m.server.cpuSeconds)
+  const serverWall = sum((m) => m.server.wallSeconds)
+  const clientCpu = sum((m) => m.client.cpuSeconds)
+  const clientWall = sum((m) => m.client.wallSeconds)
+  const worst = list.reduce((a, m) => m.result.latency.p99 > a.result.latency.p99 ? m : a)
+  return {
+    requests,
+    requestsPerSecond: Math.round(requests / seconds),
+    p99: worst.result.latency.p99,
+    roundRequestsPerSecond: list.map((m) => m.result.requestsPerSecond),
+    measured: {
+      result: { ...worst.result, requests, requestsPerSecond: Math.round(requests / seconds) },
+      server: { cpuSeconds: serverCpu, wallSeconds: serverWall, coreShare: serverWall > 0 ? serverCpu / serverWall : 0 },
+      client: { cpuSeconds: clientCpu, wallSeconds: clientWall, coreShare: clientWall > 0 ? clientCpu / clientWall : 0 },
+      clientSaturated: list.some((m) => m.clientSaturated)
+    }
+  }
+}
+
+const restDetails = (m: MergedRest): object => ({ ...m.measured.result, roundRequestsPerSecond: m.roundRequestsPerSecond, ...cpuOf(m.measured) })
 
 // (7) Redis cross-node hop --------------------------------------------------------------------------------------
 
