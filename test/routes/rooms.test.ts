@@ -77,6 +77,8 @@ t.test('every /rooms route answers 401 UNAUTHORIZED without the API key', async 
     ['no header', {}],
     ['wrong key', { authorization: 'Bearer nope' }],
     ['key as prefix', { authorization: `Bearer ${TEST_API_KEY}x` }],
+    ['same length, last character changed', { authorization: `Bearer ${TEST_API_KEY.slice(0, -1)}X` }],
+    ['a prefix of the key', { authorization: `Bearer ${TEST_API_KEY.slice(0, -1)}` }],
     ['not a bearer', { authorization: `Basic ${TEST_API_KEY}` }]
   ]
   for (const [method, url] of routes) {
