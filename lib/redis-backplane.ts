@@ -394,6 +394,10 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     })
   }
 
+  async exists (roomId: string): Promise<boolean> {
+    return await this.#store(async () => await this.#redis.exists(this.#key('room', roomId)) === 1)
+  }
+
   async get (roomId: string): Promise<Room | undefined> {
     return await this.#store(async () => {
       const results = await this.#redis.multi().hgetall(this.#key('room', roomId)).hlen(this.#key('room', roomId, 'peers')).exec()

@@ -20,6 +20,11 @@ export interface RoomRegistry {
   /** Creates the room; throws ROOM_EXISTS. */
   create (room: RoomRecord): Promise<Room>
   get (roomId: string): Promise<Room | undefined>
+  /**
+   * Optional: whether the room exists, answered at once when the store can (the in-memory one can). Token issuance
+   * uses it rather than `get`, which builds the room's record and waits a microtask.
+   */
+  exists? (roomId: string): boolean | Promise<boolean>
   list (): Promise<Room[]>
   peers (roomId: string): Promise<PeerSummary[]>
   hasPeer (roomId: string, peerId: string): Promise<boolean>
@@ -57,6 +62,10 @@ export class MemoryRoomRegistry implements RoomRegistry {
     // a room nobody joins yet is not deleted at once even with emptyTimeout 0: that would make its tokens useless
     this.#scheduleExpiry(room, record.emptyTimeout === 0 ? DEFAULT_UNJOINED_TIMEOUT : record.emptyTimeout)
     return toRoom(room)
+  }
+
+  exists (roomId: string): boolean {
+    return this.#rooms.has(roomId)
   }
 
   async get (roomId: string): Promise<Room | undefined> {

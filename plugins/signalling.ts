@@ -56,9 +56,17 @@ export interface Signalling {
   readonly metrics: SignallingMetrics
 }
 
+/**
+ * Token issuance for routes/tokens.ts, the route's schema having validated the body: the reply, at once when the
+ * registry can tell at once that the room exists (the in-memory one can), so that the route answers without a
+ * promise. Not part of the decorator's API.
+ */
+export const kIssueValidatedToken: unique symbol = Symbol('signalling.issueValidatedToken')
+
 declare module 'fastify' {
   interface FastifyInstance {
     signalling: Signalling
+    [kIssueValidatedToken]: (roomId: string, body: TokenBody) => TokenReply | Promise<TokenReply>
   }
 }
 
@@ -120,6 +128,24 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     return room
   }
 
+  function issueValidatedToken (roomId: string, body: TokenBody): TokenReply | Promise<TokenReply> {
+    assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
+    const exists = registry.exists?.(roomId) ?? registry.get(roomId).then((room) => room !== undefined)
+    return typeof exists === 'boolean' ? tokenIn(roomId, body, exists) : exists.then((found) => tokenIn(roomId, body, found))
+  }
+
+  function tokenIn (roomId: string, body: TokenBody, roomExists: boolean): TokenReply {
+    if (!roomExists) throw signallingError('ROOM_NOT_FOUND', roomId)
+    const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
+    // tokens issued in the same second with the same ttl share their expiry: format it once
+    if (claims.exp !== lastExp) {
+      lastExp = claims.exp
+      lastExpiresAt = new Date(claims.exp * 1000).toISOString()
+    }
+    return { token: auth.signJoinToken(claims), peerId: claims.sub, roomId, expiresAt: lastExpiresAt }
+  }
+
+  fastify.decorate(kIssueValidatedToken, issueValidatedToken)
   fastify.decorate('signalling', {
     relay,
     metrics,
@@ -146,17 +172,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
       await relay.closeRoom(roomId)
     },
     async issueToken (roomId, input = {}) {
-      const body = assertValid(TokenBody, input, 'token request')
-      assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
-      // one await fewer than `existing`: this runs for every token
-      if (await registry.get(roomId) === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
-      const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
-      // tokens issued in the same second with the same ttl share their expiry: format it once
-      if (claims.exp !== lastExp) {
-        lastExp = claims.exp
-        lastExpiresAt = new Date(claims.exp * 1000).toISOString()
-      }
-      return { token: auth.signJoinToken(claims), peerId: claims.sub, roomId, expiresAt: lastExpiresAt }
+      return await issueValidatedToken(roomId, assertValid(TokenBody, input, 'token request'))
     },
     async kick (roomId, peerId) {
       await relay.kick(roomId, peerId)

@@ -1,6 +1,8 @@
 // REST: join tokens for a room.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorReply, RoomParams, TokenBody, TokenReply } from '../lib/schemas.js'
+import type { FastifyReply } from 'fastify'
+import { ErrorReply, RoomParams, TokenBody, TokenReply, tokenReplyJson } from '../lib/schemas.js'
+import { kIssueValidatedToken } from '../plugins/signalling.js'
 
 const tokens: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.signallingAuth.adminHook)
@@ -20,11 +22,21 @@ const tokens: FastifyPluginAsyncTypebox = async (app) => {
       if (request.body === undefined) request.body = {}
       done()
     }
-  // not async: the decorator's promise goes straight to Fastify, without a second promise and await around it
+  // not async: with the in-memory registry the token is issued at once and the reply leaves without a promise; with
+  // Redis, Fastify awaits the promise. The body was validated by the schema above, so it is not checked again
   }, (request, reply) => {
-    reply.code(201)
-    return app.signalling.issueToken(request.params.roomId, request.body)
+    const issued = app[kIssueValidatedToken](request.params.roomId, request.body)
+    return issued instanceof Promise ? issued.then((token) => created(reply, token)) : created(reply, issued)
   })
+}
+
+/**
+ * 201 with the token. The reply is serialised by `tokenReplyJson`, set here once the token exists so that an error
+ * still goes out through the error schema's serialiser; the response schema above stays for the OpenAPI document.
+ */
+function created (reply: FastifyReply, token: TokenReply): TokenReply {
+  reply.code(201).type('application/json; charset=utf-8').serializer(tokenReplyJson)
+  return token
 }
 
 export default tokens

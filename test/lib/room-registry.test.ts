@@ -58,3 +58,13 @@ t.test('kicks are kept per room and go with it', async (t) => {
   await registry.create(record('r'))
   t.equal(await registry.kickedAt('r', 'a'), undefined, 'a room created again starts with no kicks')
 })
+
+t.test('exists answers at once, without building the room', async (t) => {
+  const registry = new MemoryRoomRegistry()
+  t.equal(registry.exists('r'), false)
+  await registry.create({ roomId: 'r', maxPeers: 2, emptyTimeout: 60, metadata: {}, createdAt: new Date().toISOString() })
+  t.equal(registry.exists('r'), true)
+  await registry.delete('r')
+  t.equal(registry.exists('r'), false)
+  await registry.close()
+})

@@ -38,6 +38,9 @@ function redisTests (): void {
     t.same(await peer.next('room-closed'), { type: 'room-closed', roomId: 'shared' })
     t.equal((await peer.closed).code, 4404)
     t.equal((await a.app.inject({ method: 'GET', url: '/rooms/shared', headers: auth })).statusCode, 404)
+    const gone = await b.app.inject({ method: 'POST', url: '/rooms/shared/tokens', headers: auth, payload: {} })
+    t.equal(gone.statusCode, 404, 'no token for a deleted room')
+    t.equal(gone.json().code, 'ROOM_NOT_FOUND')
   })
 
   t.test('a room deleted on node B closes its peers on node A: room-closed, then 4404', async (t) => {

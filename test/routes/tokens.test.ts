@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createDecoder } from 'fast-jwt'
+import { MemoryRoomRegistry } from '../../lib/room-registry.js'
 import { buildTestApp, TEST_API_KEY } from '../helper.js'
 
 const auth = { authorization: `Bearer ${TEST_API_KEY}` }
@@ -65,4 +66,39 @@ t.test('POST /rooms/{roomId}/tokens answers 404 for a missing room and 400 for b
   const deep = await app.inject({ method: 'POST', url: '/rooms/r/tokens', headers: { ...auth, 'content-type': 'application/json' }, payload: `{"metadata":{"a":${'['.repeat(12_000)}${']'.repeat(12_000)}}}` })
   t.equal(deep.statusCode, 400, 'deeply nested metadata')
   t.equal(deep.json().code, 'INVALID_REQUEST', 'deeply nested metadata')
+})
+
+t.test('the token reply is JSON with a JSON content type, byte for byte what JSON.stringify makes of it', async (t) => {
+  const app = await buildTestApp(t)
+  await app.inject({ method: 'POST', url: '/rooms', headers: auth, payload: { roomId: 'r' } })
+  const res = await app.inject({ method: 'POST', url: '/rooms/r/tokens', headers: auth, payload: { peerId: 'alice' } })
+  t.equal(res.statusCode, 201)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  const body = res.json()
+  t.equal(res.body, JSON.stringify({ token: body.token, peerId: body.peerId, roomId: body.roomId, expiresAt: body.expiresAt }))
+  const missing = await app.inject({ method: 'POST', url: '/rooms/nope/tokens', headers: auth, payload: {} })
+  t.equal(missing.statusCode, 404)
+  t.same(missing.json(), { statusCode: 404, code: 'ROOM_NOT_FOUND', error: 'Not Found', message: missing.json().message })
+})
+
+t.test('a registry that cannot tell at once whether a room exists issues tokens through its promise', async (t) => {
+  const registry = new MemoryRoomRegistry()
+  // a store of its own without the optional `exists`: the route falls back to `get`
+  const withoutExists = new Proxy(registry, {
+    get (target, name) {
+      if (name === 'exists') return undefined
+      const value = Reflect.get(target, name, target) as unknown
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const app = await buildTestApp(t, { registry: withoutExists })
+  await app.inject({ method: 'POST', url: '/rooms', headers: auth, payload: { roomId: 'r' } })
+  const res = await app.inject({ method: 'POST', url: '/rooms/r/tokens', headers: auth, payload: { peerId: 'bob' } })
+  t.equal(res.statusCode, 201)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(decode(res.json().token).payload.sub, 'bob')
+  const missing = await app.inject({ method: 'POST', url: '/rooms/nope/tokens', headers: auth, payload: {} })
+  t.equal(missing.statusCode, 404)
+  t.equal(missing.json().code, 'ROOM_NOT_FOUND')
+  t.equal((await app.signalling.issueToken('r', { peerId: 'carol' })).peerId, 'carol', 'the decorator too')
 })
