@@ -103,6 +103,16 @@ function takingTurns (): <T>(run: () => Promise<T>) => Promise<T> {
   }
 }
 
+/** The CPU of several measurements of one server and generator, added up; saturated if any of them was. */
+function cpuAddedUp (list: Array<Measured<unknown>>): Omit<Measured<unknown>, 'result'> {
+  const added = (side: 'server' | 'client'): Measured<unknown>['server'] => {
+    const cpuSeconds = list.reduce((a, m) => a + m[side].cpuSeconds, 0)
+    const wallSeconds = list.reduce((a, m) => a + m[side].wallSeconds, 0)
+    return { cpuSeconds, wallSeconds, coreShare: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 }
+  }
+  return { server: added('server'), client: added('client'), clientSaturated: list.some((m) => m.clientSaturated) }
+}
+
 function cpuOf<T> (m: Measured<T>): { serverCoreShare: number, clientCoreShare: number, clientSaturated: boolean } {
   return { serverCoreShare: pct(m.server.coreShare), clientCoreShare: pct(m.client.coreShare), clientSaturated: m.clientSaturated }
 }
@@ -267,10 +277,6 @@ async function halfLoadRounds (config: BenchConfig, rate: number, kinds: ServerK
     if (list.length === 0) continue
     const sum = (f: (m: Measured<RelayStepResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
     const last = list.at(-1)!
-    const serverCpu = sum((m) => m.server.cpuSeconds)
-    const serverWall = sum((m) => m.server.wallSeconds)
-    const clientCpu = sum((m) => m.client.cpuSeconds)
-    const clientWall = sum((m) => m.client.wallSeconds)
     const merged: Measured<RelayStepResult> = {
       result: {
         ...last.result,
@@ -283,9 +289,7 @@ async function halfLoadRounds (config: BenchConfig, rate: number, kinds: ServerK
         meanSendLagMs: round3(sum((m) => m.result.meanSendLagMs) / list.length),
         latency: last.result.cumulativeLatency
       },
-      server: { cpuSeconds: serverCpu, wallSeconds: serverWall, coreShare: serverWall > 0 ? serverCpu / serverWall : 0 },
-      client: { cpuSeconds: clientCpu, wallSeconds: clientWall, coreShare: clientWall > 0 ? clientCpu / clientWall : 0 },
-      clientSaturated: list.some((m) => m.clientSaturated)
+      ...cpuAddedUp(list)
     }
     half[kind] = {
       ...relayStepReport(merged, c.sustainedP99Ms),
@@ -647,13 +651,8 @@ interface MergedRest {
 }
 
 function mergeRestRounds (list: Array<Measured<RestResult>>, roundMs: number): MergedRest {
-  const sum = (f: (m: Measured<RestResult>) => number): number => list.reduce((a, m) => a + f(m), 0)
-  const requests = sum((m) => m.result.requests)
+  const requests = list.reduce((a, m) => a + m.result.requests, 0)
   const seconds = list.length * roundMs / 1000
-  const serverCpu = sum((m) => m.server.cpuSeconds)
-  const serverWall = sum((m) => m.server.wallSeconds)
-  const clientCpu = sum((m) => m.client.cpuSeconds)
-  const clientWall = sum((m) => m.client.wallSeconds)
   const worst = list.reduce((a, m) => m.result.latency.p99 > a.result.latency.p99 ? m : a)
   return {
     requests,
@@ -662,9 +661,7 @@ function mergeRestRounds (list: Array<Measured<RestResult>>, roundMs: number): M
     roundRequestsPerSecond: list.map((m) => m.result.requestsPerSecond),
     measured: {
       result: { ...worst.result, requests, requestsPerSecond: Math.round(requests / seconds) },
-      server: { cpuSeconds: serverCpu, wallSeconds: serverWall, coreShare: serverWall > 0 ? serverCpu / serverWall : 0 },
-      client: { cpuSeconds: clientCpu, wallSeconds: clientWall, coreShare: clientWall > 0 ? clientCpu / clientWall : 0 },
-      clientSaturated: list.some((m) => m.clientSaturated)
+      ...cpuAddedUp(list)
     }
   }
 }

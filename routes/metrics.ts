@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { METRICS_CONTENT_TYPE, type SignallingMetrics } from '../lib/metrics.js'
-import { sameSecret } from '../plugins/auth.js'
+import { secretMatcher } from '../plugins/auth.js'
 
 export interface MetricsRouteOptions {
   metrics: SignallingMetrics
@@ -13,13 +13,14 @@ export interface MetricsRouteOptions {
 const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app, options) => {
   const { metrics, token } = options
   if (token !== undefined && token.length === 0) throw new Error('metrics: `token` must not be empty')
+  const isToken = token === undefined ? undefined : secretMatcher(token)
 
   app.get('/metrics', {
     // an operations endpoint, not part of the public API
     schema: { hide: true },
-    onRequest: token === undefined ? [] : async (request, reply) => {
+    onRequest: isToken === undefined ? [] : async (request, reply) => {
       const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
-      if (match !== null && sameSecret(match[1]!, token)) return
+      if (match !== null && isToken(match[1]!)) return
       reply.header('www-authenticate', 'Bearer realm="metrics"')
       throw signallingError('UNAUTHORIZED', 'a valid metrics token is required')
     }
