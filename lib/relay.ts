@@ -13,6 +13,7 @@ import { errorMessage, isSignallingError, signallingError, type ErrorCode } from
 import type { JoinClaims } from './join-token.js'
 import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
 import type { RoomRecord, RoomRegistry } from './room-registry.js'
+import { directSocket, sendText, type DirectSocket } from './text-frames.js'
 
 export interface RelayLogger {
   info: (obj: object, msg: string) => void
@@ -135,6 +136,8 @@ interface Link {
   pending: Array<{ data: RawData, isBinary: boolean }> | undefined
   /** The socket broke the protocol: its close is not a network drop. */
   failed: boolean
+  /** Where relayed frames may be written in one piece (see `sendText`). */
+  direct: DirectSocket | undefined
 }
 
 /** Where a socket's link is kept: the socket listeners are shared by all sockets and find their link here. */
@@ -250,7 +253,7 @@ export class Relay {
 
   /** Takes over an upgraded socket. Listeners are attached at once so that no early frame is lost. */
   connect (socket: WebSocket, claims: JoinClaims, attempt: ConnectAttempt = {}): void {
-    const link: Link = { socket, peer: undefined, peerId: claims.sub, roomId: claims.room, pending: undefined, failed: false }
+    const link: Link = { socket, peer: undefined, peerId: claims.sub, roomId: claims.room, pending: undefined, failed: false, direct: directSocket(socket) }
     ;(socket as LinkedSocket)[kLink] = link
     const listeners = this.#listeners
     socket.on('message', listeners.message)
@@ -606,7 +609,7 @@ export class Relay {
     // trimmed in batches (up to twice the window) so that a busy peer does not shift the array on every frame
     if (peer.replay.length > 2 * this.#resume.windowMessages || peer.replayBytes > this.#resume.windowBytes) this.#trimReplay(peer)
     if (socket.readyState !== OPEN) return
-    socket.send(numbered)
+    sendText(socket, linkOf(socket).direct, numbered)
     // a peer that does not read must not make the server hold its messages without bound
     if (socket.bufferedAmount > this.#maxBufferedBytes) this.#onSlowConsumer(peer, socket)
   }
