@@ -84,6 +84,30 @@ t.test('a host @fastify/websocket with a large maxPayload or compression is repo
   t.match(lines.join(''), /register the signalling plugin first/)
 })
 
+t.test('a host @fastify/websocket that skips UTF-8 validation: invalid bytes are relayed as U+FFFD, in valid UTF-8', async (t) => {
+  const { app, options } = await host(t)
+  await app.register(websocket, { options: { skipUTF8Validation: true } })
+  await app.register(signalling, options)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as { port: number }).port
+  await app.signalling.createRoom({ roomId: 'r' })
+  const connect = async (peerId: string) => {
+    const { token } = await app.signalling.issueToken('r', { peerId })
+    const peer = await TestPeer.connect(t, `ws://127.0.0.1:${port}/ws?token=${token}`)
+    await peer.next('welcome')
+    return peer
+  }
+  const a = await connect('a')
+  const b = await connect('b')
+  await a.next('peer-joined')
+  // one invalid byte decodes to one U+FFFD: as many characters as bytes, as in an ASCII frame
+  for (const bytes of [[0x80], [0xff, 0x41], [0xc3]]) {
+    a.socket.send(Buffer.concat([Buffer.from('{"type":"message","to":"b","data":"'), Buffer.from(bytes), Buffer.from('"}')]), { binary: false })
+    t.same(await b.next('message'), { type: 'message', from: 'a', data: Buffer.from(bytes).toString() }, `bytes ${bytes.join(' ')}`)
+  }
+  t.equal(b.socket.readyState, b.socket.OPEN, 'the receiver took every frame as valid UTF-8')
+})
+
 t.test('`authorize` replaces the API-key check with the host app\'s own', async (t) => {
   const { app } = await host(t)
   await app.register(signalling, {
