@@ -34,10 +34,14 @@ export function joinClaims (roomId: string, peerId: string, ttlSeconds: number, 
   return { sub: peerId, room: roomId, aud, iat, exp: iat + ttlSeconds, metadata }
 }
 
+/** The credential of an `Authorization: Bearer <credential>` header, or undefined. */
+export function bearerToken (authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : /^Bearer\s+(\S+)$/i.exec(authorization)?.[1]
+}
+
 /** Takes the token from `?token=` (browsers cannot set headers on a WebSocket) or `Authorization: Bearer`. */
 export function tokenFromRequest (query: unknown, authorization: string | undefined): string | undefined {
   const fromQuery = (query as { token?: unknown } | undefined)?.token
   if (typeof fromQuery === 'string' && fromQuery.length > 0) return fromQuery
-  const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization)
-  return match?.[1]
+  return bearerToken(authorization)
 }

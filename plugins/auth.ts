@@ -5,7 +5,7 @@ import jwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { hs256, UNJUDGED } from '../lib/hs256.js'
-import { assertJoinClaims, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
+import { assertJoinClaims, bearerToken, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 
 export interface AuthOptions {
   /** HMAC secret for join tokens (HS256); at least 32 bytes. */
@@ -83,8 +83,8 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
   const invalid = (): Error => signallingError('UNAUTHORIZED', 'the join token is invalid')
   const isApiKey = authorize === undefined ? secretMatcher(apiKey!) : undefined
   const check = authorize ?? ((request: FastifyRequest) => {
-    const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
-    return match !== null && isApiKey!(match[1]!)
+    const given = bearerToken(request.headers.authorization)
+    return given !== undefined && isApiKey!(given)
   })
 
   fastify.decorate('signallingAuth', {

@@ -1,6 +1,7 @@
 // Prometheus scrape endpoint, optionally behind a bearer token for when the port is reachable from outside.
 import type { FastifyPluginAsync } from 'fastify'
 import { signallingError } from '../lib/errors.js'
+import { bearerToken } from '../lib/join-token.js'
 import { METRICS_CONTENT_TYPE, type SignallingMetrics } from '../lib/metrics.js'
 import { secretMatcher } from '../plugins/auth.js'
 
@@ -19,8 +20,8 @@ const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app, option
     // an operations endpoint, not part of the public API
     schema: { hide: true },
     onRequest: isToken === undefined ? [] : async (request, reply) => {
-      const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
-      if (match !== null && isToken(match[1]!)) return
+      const given = bearerToken(request.headers.authorization)
+      if (given !== undefined && isToken(given)) return
       reply.header('www-authenticate', 'Bearer realm="metrics"')
       throw signallingError('UNAUTHORIZED', 'a valid metrics token is required')
     }
