@@ -2,10 +2,10 @@
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import rateLimit from '@fastify/rate-limit'
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { signallingError } from './lib/errors.js'
 import { MAX_FRAME_BYTES } from './lib/protocol.js'
+import { validatorCompiler } from './lib/schemas.js'
 import auth, { type AuthOptions } from './plugins/auth.js'
 import core, { type SignallingCoreOptions } from './plugins/signalling.js'
 import { errorHandler } from './routes/error-handler.js'
@@ -62,7 +62,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
   const rest = options.requestRate?.rest ?? DEFAULT_REST_RATE
   const upgrades = options.requestRate?.upgrades ?? DEFAULT_UPGRADE_RATE
   await fastify.register(async (scope) => {
-    scope.setValidatorCompiler(TypeBoxValidatorCompiler)
+    scope.setValidatorCompiler(validatorCompiler)
     scope.setErrorHandler(errorHandler)
     await scope.register(async (restScope) => {
       await limitRequests(restScope, rest)
