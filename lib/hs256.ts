@@ -27,6 +27,8 @@ export const UNJUDGED: unique symbol = Symbol('left to a general JWS verifier')
 export interface Hs256 {
   /** Signs a JSON object, byte for byte what @fastify/jwt's `sign` makes of the same object. */
   sign: (payload: object) => string
+  /** Signs a payload already written as JSON (one object). */
+  signJson: (json: string) => string
   /**
    * The parsed payload of a token in `sign`'s form whose signature is right; `undefined` if the token is malformed or
    * its signature wrong (a signature is accepted only in canonical base64url); `UNJUDGED` for another header or a
@@ -70,24 +72,26 @@ export function hs256 (secret: string | Buffer): Hs256 {
     }
   }
 
+  function signJson (text: string): string {
+    // at most 3 UTF-8 bytes per UTF-16 unit
+    if (text.length * 3 > json.length) json = Buffer.alloc(grow(text.length * 3))
+    const encoded = json.toString('base64url', 0, json.write(text))
+    const inputLength = HEADER.length + encoded.length
+    reserve(inputLength + 1 + SIGNATURE_CHARS)
+    // the token is assembled in `inner` after the header already there, and read out as one flat string: a token
+    // built by concatenation is a tree of strings that the reply's serialiser and the socket write would each
+    // copy flat again
+    inner.write(encoded, BLOCK + HEADER.length, 'latin1')
+    const signature = macOfInner(inputLength)
+    inner[BLOCK + inputLength] = 0x2e // '.'
+    inner.write(signature, BLOCK + inputLength + 1, 'latin1')
+    return inner.toString('latin1', BLOCK, BLOCK + inputLength + 1 + SIGNATURE_CHARS)
+  }
+
   inner.write(HEADER, BLOCK, 'latin1')
   return {
-    sign (payload) {
-      const text = JSON.stringify(payload)
-      // at most 3 UTF-8 bytes per UTF-16 unit
-      if (text.length * 3 > json.length) json = Buffer.alloc(grow(text.length * 3))
-      const encoded = json.toString('base64url', 0, json.write(text))
-      const inputLength = HEADER.length + encoded.length
-      reserve(inputLength + 1 + SIGNATURE_CHARS)
-      // the token is assembled in `inner` after the header already there, and read out as one flat string: a token
-      // built by concatenation is a tree of strings that the reply's serialiser and the socket write would each
-      // copy flat again
-      inner.write(encoded, BLOCK + HEADER.length, 'latin1')
-      const signature = macOfInner(inputLength)
-      inner[BLOCK + inputLength] = 0x2e // '.'
-      inner.write(signature, BLOCK + inputLength + 1, 'latin1')
-      return inner.toString('latin1', BLOCK, BLOCK + inputLength + 1 + SIGNATURE_CHARS)
-    },
+    sign: (payload) => signJson(JSON.stringify(payload)),
+    signJson,
     verify (token) {
       if (token.length > MAX_TOKEN_CHARS || !token.startsWith(HEADER)) return UNJUDGED
       const last = token.lastIndexOf('.')

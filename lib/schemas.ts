@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifySchemaCompiler } from 'fastify'
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js'
 import { ErrorCodes, signallingError } from './errors.js'
+import { jsonString } from './join-token.js'
 import { Metadata, metadataSchema, PeerId, RoomId } from './protocol.js'
 
 export const ROOM_DEFAULTS = { maxPeers: 50, emptyTimeout: 300 } as const
@@ -70,12 +71,12 @@ export type TokenReply = Static<typeof TokenReply>
 
 /**
  * A TokenReply as JSON text, the same bytes `JSON.stringify` makes of it. The token is base64url and dots and the
- * expiry an ISO date, so neither needs escaping; the ids go through `JSON.stringify`. The token route answers with it
+ * expiry an ISO date, so neither needs escaping; the ids go through `jsonString`. The token route answers with it
  * rather than through the response schema's serialiser, which checked the 250-character token for characters to
  * escape: 1.7 % less server CPU per token in alternating rounds.
  */
 export function tokenReplyJson (reply: TokenReply): string {
-  return `{"token":"${reply.token}","peerId":${JSON.stringify(reply.peerId)},"roomId":${JSON.stringify(reply.roomId)},"expiresAt":"${reply.expiresAt}"}`
+  return `{"token":"${reply.token}","peerId":${jsonString(reply.peerId)},"roomId":${jsonString(reply.roomId)},"expiresAt":"${reply.expiresAt}"}`
 }
 
 export const ErrorReply = Type.Object({

@@ -4,7 +4,7 @@ import jwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { hs256, UNJUDGED } from '../lib/hs256.js'
-import { assertJoinClaims, bearerToken, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
+import { assertJoinClaims, bearerToken, joinClaimsJson, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 
 export interface AuthOptions {
   /** HMAC secret for join tokens (HS256); at least 32 bytes. */
@@ -109,7 +109,7 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
       }
     },
     signJoinToken (claims: JoinClaims) {
-      return ours.sign(claims)
+      return ours.signJson(joinClaimsJson(claims))
     },
     verifyJoinToken (token: string | undefined) {
       if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token is required')
