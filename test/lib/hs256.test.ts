@@ -38,14 +38,18 @@ t.test('makes the same token, byte for byte, as @fastify/jwt signing HS256', asy
 })
 
 t.test('the signature is HMAC-SHA256 of the signing input, for keys shorter than, equal to and longer than a block', async (t) => {
-  for (const length of [1, 31, 32, 63, 64, 65, 100, 128, 200]) {
-    const key = Buffer.from(Array.from({ length }, () => random(256)))
-    const sign = hs256(key).sign
-    for (let i = 0; i < 5; i++) {
-      const token = sign(claims({ note: text(random(1500)) }))
-      const [header, payload, signature] = token.split('.')
-      const expected = createHmac('sha256', key).update(`${header}.${payload}`).digest('base64url')
-      t.equal(signature, expected, `key of ${length} bytes, payload of ${payload!.length} characters`)
+  // bytes of any value, and ASCII bytes only (which sign through a string rather than a buffer)
+  for (const byteRange of [256, 128]) {
+    for (const length of [1, 31, 32, 63, 64, 65, 100, 128, 200]) {
+      const key = Buffer.from(Array.from({ length }, () => random(byteRange)))
+      const { sign, verify } = hs256(key)
+      for (let i = 0; i < 5; i++) {
+        const token = sign(claims({ note: text(random(1500)) }))
+        const [header, payload, signature] = token.split('.')
+        const expected = createHmac('sha256', key).update(`${header}.${payload}`).digest('base64url')
+        t.equal(signature, expected, `key of ${length} bytes below ${byteRange}, payload of ${payload!.length} characters`)
+        t.not(verify(token), undefined, 'and verifies')
+      }
     }
   }
 })
