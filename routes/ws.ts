@@ -4,10 +4,16 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { RESUME_AUDIENCE, tokenFromRequest, type JoinClaims } from '../lib/join-token.js'
+import { quietRedundantEnds } from '../lib/quiet-ends.js'
 import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
 
 const admitted = new WeakMap<FastifyRequest, JoinClaims>()
+
+type UpgradedSocket = FastifyRequest['raw']['socket'] & { _httpMessage?: { detachSocket: (s: unknown) => void } | null }
+
+/** The TCP (or TLS) socket under an upgrade; none under `injectWS`, whose request is not a real one. */
+const tcpOf = (request: FastifyRequest): UpgradedSocket | undefined => request.raw.socket as UpgradedSocket | undefined
 
 const REJECTION_REASONS: Record<string, string> = {
   UNAUTHORIZED: 'unauthorized',
@@ -90,12 +96,13 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     // table, which turns that table into a dictionary (a few hundred bytes per peer)
     const inherited = socket.listeners('error') as Array<(err: Error) => void>
     // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
-    const tcp = request.raw.socket as (typeof request.raw.socket & { _httpMessage?: { detachSocket: (s: unknown) => void } | null }) | null
+    const tcp = tcpOf(request)
     tcp?._httpMessage?.detachSocket(tcp)
     const claims = admitted.get(request)!
     const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
     app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
     for (const listener of inherited) socket.removeListener('error', listener)
+    quietRedundantEnds(socket)
   })
 }
 
