@@ -15,6 +15,8 @@ type UpgradedSocket = FastifyRequest['raw']['socket'] & { _httpMessage?: { detac
 /** The TCP (or TLS) socket under an upgrade; none under `injectWS`, whose request is not a real one. */
 const tcpOf = (request: FastifyRequest): UpgradedSocket | undefined => request.raw.socket as UpgradedSocket | undefined
 
+const uncork = (socket: UpgradedSocket): void => { socket.uncork() }
+
 const REJECTION_REASONS: Record<string, string> = {
   UNAUTHORIZED: 'unauthorized',
   ROOM_NOT_FOUND: 'room_not_found',
@@ -86,6 +88,12 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         done()
       }, done)
     },
+    // the last hook before the upgrade: the 101 answer waits in the socket for `welcome`, which an in-memory join
+    // sends within the same turn of the event loop, and both leave in one write (see the handler)
+    preHandler: (request, _reply, done) => {
+      tcpOf(request)?.cork()
+      done()
+    },
     onError: async (_request, _reply, error) => {
       app.signalling.metrics.rejectedUpgrade(REJECTION_REASONS[error.code] ?? 'other')
     }
@@ -103,6 +111,8 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
     for (const listener of inherited) socket.removeListener('error', listener)
     quietRedundantEnds(socket)
+    // whatever the join awaits (Redis, a hand-off), the 101 goes out by the end of this turn
+    if (tcp !== undefined) setImmediate(uncork, tcp)
   })
 }
 

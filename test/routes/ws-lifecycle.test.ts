@@ -1,4 +1,6 @@
 import t from 'tap'
+import { once } from 'node:events'
+import { connect, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
 import { startServer, TEST_API_KEY, TestPeer, upgradeStatus } from '../helper.js'
@@ -151,4 +153,56 @@ t.test('frames sent right after the upgrade, before welcome, are processed in or
   })
   await b.next('peer-joined')
   for (let i = 0; i < 5; i++) t.same(await b.next('message'), { type: 'message', from: 'eager', data: i })
+})
+
+t.test('the 101 answer and welcome reach the client in one piece; a refused join still gets its error and close', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const { port } = new URL(server.baseUrl)
+  /** Upgrades over a bare TCP socket and returns the chunks read until the server closes. */
+  const rawUpgrade = async (path: string): Promise<Buffer[]> => {
+    const socket = connect({ host: '127.0.0.1', port: Number(port) })
+    await once(socket, 'connect')
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    const chunks: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      // leave once welcome came, and answer the server's close frame (its opcode byte appears nowhere else here)
+      if (chunk.includes('"type":"welcome"')) socket.write(Buffer.from([0x81, 0x90, 0, 0, 0, 0, ...Buffer.from('{"type":"leave"}')]))
+      if (chunk.includes(0x88)) socket.end(Buffer.from([0x88, 0x80, 0, 0, 0, 0]))
+    })
+    t.teardown(() => socket.destroy())
+    await once(socket, 'close')
+    return chunks
+  }
+  // what the server's sockets hand to the kernel, write by write (a writev is one write)
+  const writes: string[] = []
+  const text = (chunk: string | Buffer, encoding?: BufferEncoding): string => typeof chunk === 'string' ? Buffer.from(chunk, encoding).toString('latin1') : chunk.toString('latin1')
+  const proto = Socket.prototype as unknown as {
+    _write: (chunk: Buffer | string, encoding: BufferEncoding, cb: () => void) => void
+    _writev: (chunks: Array<{ chunk: Buffer | string, encoding: BufferEncoding }>, cb: () => void) => void
+  }
+  const { _write, _writev } = proto
+  // a socket accepted by a server points at it: the client's own writes are left out
+  const accepted = (socket: Socket): boolean => (socket as Socket & { server?: unknown }).server != null
+  proto._write = function (this: Socket, chunk, encoding, cb) {
+    if (accepted(this)) writes.push(text(chunk, encoding))
+    _write.call(this, chunk, encoding, cb)
+  }
+  proto._writev = function (this: Socket, chunks, cb) {
+    if (accepted(this)) writes.push(chunks.map((c) => text(c.chunk, c.encoding)).join(''))
+    _writev.call(this, chunks, cb)
+  }
+  t.teardown(() => Object.assign(proto, { _write, _writev }))
+  const { token } = await server.issueToken('r', { peerId: 'a' })
+  const joined = await rawUpgrade(`/ws?token=${token}`)
+  t.match(writes[0], /^HTTP\/1\.1 101 [^]*\r\n\r\n\x81[^]{1,3}\{"type":"welcome"/, 'one write: the 101 answer, then the welcome frame')
+  t.match(Buffer.concat(joined).toString('latin1'), /^HTTP\/1\.1 101 [^]*\{"type":"welcome"[^]*\x88\x06\x03\xe8left$/, 'welcome, then the close frame of the leave')
+
+  // a resume token for a session this node never had: the upgrade succeeds, then SESSION_EXPIRED and 4410 follow
+  const resumeToken = String(joined.map((c) => c.toString('latin1')).join('').match(/"resumeToken":"([^"]+)"/)?.[1])
+  const refused = Buffer.concat(await rawUpgrade(`/ws?token=${resumeToken}&lastSeq=5`)).toString('latin1')
+  t.match(refused, /^HTTP\/1\.1 101 [^]*"code":"SESSION_EXPIRED"/)
+  t.match(refused, /\x88.\x11\x3aSESSION_EXPIRED$/, 'the close frame with 4410')
 })
