@@ -103,6 +103,19 @@ t.test('a corked stream already ending is still uncorked by end()', async (t) =>
   t.equal(stream.writableCorked, 0)
 })
 
+t.test('quieted streams share one prototype per class and hold no end of their own; quieting twice changes nothing', async (t) => {
+  const streams = [new Writable(), new Writable()]
+  for (const stream of streams) quietRedundantEnds({ _receiver: stream, _socket: null } as unknown as WebSocket)
+  const quiet = Object.getPrototypeOf(streams[0]) as object
+  t.not(quiet, Writable.prototype)
+  t.equal(Object.getPrototypeOf(streams[1]), quiet, 'one prototype for the class')
+  t.equal(Object.getPrototypeOf(quiet), Writable.prototype, 'right above the class\'s own')
+  t.notOk(Object.hasOwn(streams[0]!, 'end'), 'no property per stream')
+  quietRedundantEnds({ _receiver: streams[0] } as unknown as WebSocket)
+  t.equal(Object.getPrototypeOf(streams[0]), quiet)
+  t.ok(streams[0] instanceof Writable)
+})
+
 t.test('a socket without the expected internals is left alone', async (t) => {
   const socket = { _receiver: null, _socket: { end: 'not a function' } }
   quietRedundantEnds(socket as unknown as WebSocket)
