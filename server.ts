@@ -62,7 +62,7 @@ closeWithGrace({ delay: config.drainTimeout + 5000 }, async ({ signal, err }) =>
 })
 
 try {
-  await app.listen({ port: config.port, host: config.host })
+  await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog })
 } catch (err) {
   fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`)
 }

@@ -7,9 +7,18 @@ export class ConfigError extends Error {
   readonly code = 'INVALID_CONFIG'
 }
 
+/**
+ * The standalone server's listen backlog. Node's default, 511, lets a burst of connections arriving while the event
+ * loop is busy (a reconnect storm after a restart or a network blip) overflow the kernel's accept queue: the dropped
+ * connections retry after a second, then three, then seven. The kernel caps it at `net.core.somaxconn`.
+ */
+export const DEFAULT_LISTEN_BACKLOG = 4096
+
 export interface ServerConfig {
   port: number
   host: string
+  /** Connections the kernel may hold, handshake done, before the server accepts them. */
+  listenBacklog: number
   logLevel: string
   production: boolean
   tls?: { certFile: string, keyFile: string }
@@ -90,6 +99,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     ice,
     port: integer(env, 'PORT', 8086, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
+    listenBacklog: integer(env, 'LISTEN_BACKLOG', DEFAULT_LISTEN_BACKLOG, 1, 65535),
     logLevel: env.LOG_LEVEL ?? 'info',
     production,
     tls: certFile === '' ? undefined : { certFile, keyFile },

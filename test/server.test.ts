@@ -2,9 +2,11 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
 import { TEST_API_KEY, TEST_SECRET } from './helper.js'
 import { requireProgram } from './support/programs.js'
@@ -93,4 +95,37 @@ t.test('a bad PORT is refused with a clear message', async (t) => {
   const run = await startServerProcess(t, { PORT: 'eighty' }).exited
   t.equal(run.code, 1)
   t.match(run.stderr, /PORT must be an integer from 0 to 65535, got "eighty"/)
+})
+
+t.test('LISTEN_BACKLOG: connections made while the server is frozen wait in the kernel up to the backlog', async (t) => {
+  /** Opens `count` connections to a stopped server and counts those whose handshake completes within a while. */
+  const handshakes = async (port: number, count: number): Promise<number> => {
+    const sockets = Array.from({ length: count }, () => connect({ host: '127.0.0.1', port }))
+    let connected = 0
+    for (const socket of sockets) {
+      socket.on('connect', () => { connected++ })
+      socket.on('error', () => {})
+    }
+    // past the handshakes the kernel completes at once, short of the first SYN retransmission (1 s)
+    await sleep(600)
+    for (const socket of sockets) socket.destroy()
+    return connected
+  }
+  // the kernel's own cap on any backlog
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))
+  for (const [backlog, count] of [[64, 200], [undefined, 1000]] as const) {
+    const { child, listening } = startServerProcess(t, backlog === undefined ? {} : { LISTEN_BACKLOG: String(backlog) })
+    const port = await listening
+    child.kill('SIGSTOP')
+    const connected = await handshakes(port, count)
+    child.kill('SIGCONT')
+    if (backlog === undefined) {
+      t.equal(connected, Math.min(count, somaxconn + 1), `default backlog: ${connected} of ${count} handshakes done while the server was stopped (somaxconn ${somaxconn})`)
+    } else {
+      // the kernel queues backlog + 1 and drops the SYNs beyond
+      t.ok(connected >= backlog && connected <= backlog + 2, `backlog ${backlog}: ${connected} of ${count} handshakes done`)
+    }
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+  }
 })

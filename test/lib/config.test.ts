@@ -8,15 +8,17 @@ t.test('defaults: port 8086, all interfaces, generated secrets in development', 
   t.same(config.generated, ['SIGNALLING_API_KEY', 'SIGNALLING_JWT_SECRET'])
   t.ok(Buffer.byteLength(config.jwtSecret) >= 32)
   t.equal(config.heartbeatInterval, 30_000)
+  t.equal(config.listenBacklog, 4096)
 })
 
 t.test('settings from the environment', async (t) => {
-  const config = loadConfig({ PORT: '9000', HOST: '127.0.0.1', SIGNALLING_API_KEY: 'k', SIGNALLING_JWT_SECRET: 's'.repeat(32), HEARTBEAT_INTERVAL: '10', TLS_CERT: 'c', TLS_KEY: 'k' })
-  t.match(config, { port: 9000, host: '127.0.0.1', apiKey: 'k', heartbeatInterval: 10_000, generated: [], tls: { certFile: 'c', keyFile: 'k' } })
+  const config = loadConfig({ PORT: '9000', HOST: '127.0.0.1', SIGNALLING_API_KEY: 'k', SIGNALLING_JWT_SECRET: 's'.repeat(32), HEARTBEAT_INTERVAL: '10', TLS_CERT: 'c', TLS_KEY: 'k', LISTEN_BACKLOG: '1024' })
+  t.match(config, { port: 9000, host: '127.0.0.1', listenBacklog: 1024, apiKey: 'k', heartbeatInterval: 10_000, generated: [], tls: { certFile: 'c', keyFile: 'k' } })
 })
 
 t.test('bad settings throw INVALID_CONFIG with the name of the setting', async (t) => {
   t.throws(() => loadConfig({ PORT: '70000' }), { code: 'INVALID_CONFIG', message: /PORT/ })
+  t.throws(() => loadConfig({ LISTEN_BACKLOG: '0' }), { code: 'INVALID_CONFIG', message: 'LISTEN_BACKLOG must be an integer from 1 to 65535, got "0"' })
   t.throws(() => loadConfig({ HEARTBEAT_INTERVAL: '-1' }), { code: 'INVALID_CONFIG', message: /HEARTBEAT_INTERVAL/ })
   t.throws(() => loadConfig({ TLS_KEY: 'k' }), { code: 'INVALID_CONFIG', message: /TLS_CERT and TLS_KEY/ })
   t.throws(() => loadConfig({ NODE_ENV: 'production', SIGNALLING_API_KEY: 'k', SIGNALLING_JWT_SECRET: 'short' }), { message: /at least 32 bytes/ })
