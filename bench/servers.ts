@@ -1,4 +1,5 @@
 // The servers under test: the product and its baselines, each started the same way in its own process.
+import { DEFAULT_LISTEN_BACKLOG } from '../lib/config.js'
 export type ServerKind = 'signalling' | 'signalling-no-window' | 'ws-relay' | 'peerjs' | 'fastify-hello'
 
 export interface RunningServer {
@@ -36,7 +37,8 @@ export async function startServer (kind: ServerKind, options: StartOptions = {})
         ...(kind === 'signalling-no-window' ? { resume: { windowMessages: 0 } } : {}),
         ...(options.redisUrl === undefined ? {} : { redis: { url: options.redisUrl, keyPrefix: BENCH_REDIS_PREFIX } })
       })
-      await app.listen({ host: '127.0.0.1', port: 0 })
+      // with the standalone server's backlog (LISTEN_BACKLOG)
+      await app.listen({ host: '127.0.0.1', port: 0, backlog: DEFAULT_LISTEN_BACKLOG })
       const address = app.server.address()
       if (address === null || typeof address === 'string') throw new Error('no TCP address')
       return { port: address.port, close: async () => { await app.close() } }

@@ -3,6 +3,7 @@
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { DEFAULT_LISTEN_BACKLOG } from '../../lib/config.js'
 import type { RunningServer } from '../servers.js'
 
 export async function startWsRelay (): Promise<RunningServer> {
@@ -26,7 +27,8 @@ export async function startWsRelay (): Promise<RunningServer> {
     socket.on('error', () => {})
     socket.on('close', () => { if (peers.get(id) === socket) peers.delete(id) })
   })
-  server.listen(0, '127.0.0.1')
+  // the product's backlog: a burst of joins is not dropped by the kernel here either (PeerJS keeps Node's 511)
+  server.listen(0, '127.0.0.1', DEFAULT_LISTEN_BACKLOG)
   await once(server, 'listening')
   const address = server.address()
   if (address === null || typeof address === 'string') throw new Error('no TCP address')
