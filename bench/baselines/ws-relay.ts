@@ -27,7 +27,7 @@ export async function startWsRelay (): Promise<RunningServer> {
     socket.on('error', () => {})
     socket.on('close', () => { if (peers.get(id) === socket) peers.delete(id) })
   })
-  // the product's backlog: a burst of joins is not dropped by the kernel here either (PeerJS keeps Node's 511)
+  // the product's backlog, as every server under test has: a burst of joins is not dropped by the kernel here either
   server.listen(0, '127.0.0.1', DEFAULT_LISTEN_BACKLOG)
   await once(server, 'listening')
   const address = server.address()
