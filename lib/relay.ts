@@ -160,9 +160,10 @@ interface LocalRoom {
   record: RoomRecord | undefined
   /**
    * The room's peers on other nodes as this node's peers were told of them (id -> metadata): after an outage,
-   * the difference with the registry is what they missed.
+   * the difference with the registry is what they missed. Made on its first entry: a room whose peers are all on
+   * this node (every room without a backplane) never has one, which spares each such room a map's table.
    */
-  remote: Map<string, Record<string, unknown>>
+  remote: Map<string, Record<string, unknown>> | undefined
 }
 
 /** A hand-off this node asked for: live frames for the peer are kept from the moment the request went out. */
@@ -227,7 +228,7 @@ export class Relay {
     this.backplane?.onEvent((roomId, event) => this.#onRemote(roomId, event))
     this.backplane?.onPeersLost((lost) => {
       for (const { roomId, peerId } of lost) {
-        this.#rooms.get(roomId)?.remote.delete(peerId)
+        this.#rooms.get(roomId)?.remote?.delete(peerId)
         this.#announce(roomId, { type: 'peer-left', peerId, reason: 'disconnected' }, peerId)
       }
     })
@@ -369,7 +370,7 @@ export class Relay {
       this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason: 'replaced' }, peer.peerId)
     }
     room.peers.set(peer.peerId, peer)
-    room.remote.delete(peer.peerId)
+    room.remote?.delete(peer.peerId)
     this.#learnRemote(room, others)
     this.#bind(link, peer, others, false)
     this.#metrics.joined()
@@ -467,7 +468,7 @@ export class Relay {
       if (link.socket.readyState !== OPEN) {
         // the client is gone again: keep the session here, in its grace period, as the old node would have
         room.peers.set(peer.peerId, peer)
-        room.remote.delete(peer.peerId)
+        room.remote?.delete(peer.peerId)
         this.#learnRemote(room, others)
         peer.replay = handoff.frames
         // counted like the frames `#deliverOpen` keeps, so that the grace period's byte bound includes them
@@ -476,7 +477,7 @@ export class Relay {
         return this.#enterGrace(peer)
       }
       room.peers.set(peer.peerId, peer)
-      room.remote.delete(peer.peerId)
+      room.remote?.delete(peer.peerId)
       this.#learnRemote(room, others)
       this.#bind(link, peer, others, true)
       for (const frame of handoff.frames) link.socket.send(frame)
@@ -498,7 +499,8 @@ export class Relay {
     const reply = { ok, seq: peer.seq, frames, metadata: peer.metadata, joinedAt: peer.joinedAt }
     if (ok) {
       // from here on, the requesting node delivers to this peer; nothing is announced: the peer never left
-      this.#rooms.get(roomId)?.remote.set(peer.peerId, peer.metadata)
+      const room = this.#rooms.get(roomId)
+      if (room !== undefined) (room.remote ??= new Map()).set(peer.peerId, peer.metadata)
       this.#forget(peer)
       peer.socket?.close(CloseCodes.REPLACED, 'resumed elsewhere')
     }
@@ -511,7 +513,7 @@ export class Relay {
     let room = this.#rooms.get(roomId)
     if (room === undefined) {
       // every field from the start: a field added later would give rooms a second shape
-      room = { peers: new Map(), record: undefined, remote: new Map() }
+      room = { peers: new Map(), record: undefined, remote: undefined }
       this.#rooms.set(roomId, room)
     }
     return room
@@ -519,7 +521,7 @@ export class Relay {
 
   /** Records the room's peers on other nodes, from a registry listing the local peers were just given. */
   #learnRemote (room: LocalRoom, peers: Array<{ peerId: string, metadata: Record<string, unknown> }>): void {
-    for (const { peerId, metadata } of peers) if (!room.peers.has(peerId)) room.remote.set(peerId, metadata)
+    for (const { peerId, metadata } of peers) if (!room.peers.has(peerId)) (room.remote ??= new Map()).set(peerId, metadata)
   }
 
   #dropIfEmpty (roomId: string, room: LocalRoom): void {
@@ -683,8 +685,8 @@ export class Relay {
   /** Keeps `remote` in step with the presence the local peers are told of. */
   #notePresence (room: LocalRoom, frame: string): void {
     const message = JSON.parse(frame) as ServerMessage
-    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) room.remote.set(message.peer.peerId, message.peer.metadata)
-    else if (message.type === 'peer-left') room.remote.delete(message.peerId)
+    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) (room.remote ??= new Map()).set(message.peer.peerId, message.peer.metadata)
+    else if (message.type === 'peer-left') room.remote?.delete(message.peerId)
   }
 
   /** While a hand-off is under way, frames for the peer published after the request are kept for it. */
@@ -855,14 +857,14 @@ export class Relay {
     for (const { peerId, metadata } of registered) if (!room.peers.has(peerId)) now.set(peerId, metadata)
     // after Redis lost its data, the other nodes' peers come back as those nodes re-register them: absence proves nothing
     if (!storeLost) {
-      for (const peerId of room.remote.keys()) {
+      for (const peerId of room.remote?.keys() ?? []) {
         if (!now.has(peerId)) this.#toLocal(roomId, JSON.stringify({ type: 'peer-left', peerId, reason: 'disconnected' } satisfies ServerMessage), '')
       }
     }
     for (const [peerId, metadata] of now) {
-      if (!room.remote.has(peerId)) this.#toLocal(roomId, JSON.stringify({ type: 'peer-joined', peer: { peerId, metadata } } satisfies ServerMessage), '')
+      if (room.remote?.has(peerId) !== true) this.#toLocal(roomId, JSON.stringify({ type: 'peer-joined', peer: { peerId, metadata } } satisfies ServerMessage), '')
     }
-    if (storeLost) for (const [peerId, metadata] of room.remote) if (!now.has(peerId)) now.set(peerId, metadata)
+    if (storeLost && room.remote !== undefined) for (const [peerId, metadata] of room.remote) if (!now.has(peerId)) now.set(peerId, metadata)
     room.remote = now
   }
 
