@@ -103,16 +103,17 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     // It goes once the relay's is on: removing an event's only listener deletes a key of the socket's listener
     // table, which turns that table into a dictionary (a few hundred bytes per peer)
     const inherited = socket.listeners('error') as Array<(err: Error) => void>
-    // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
     const tcp = tcpOf(request)
+    // whatever the join awaits (Redis, a hand-off), the 101 goes out by the end of this turn: scheduled first, so
+    // that nothing below can leave the socket corked
+    if (tcp !== undefined) setImmediate(uncork, tcp)
+    // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
     tcp?._httpMessage?.detachSocket(tcp)
     const claims = admitted.get(request)!
     const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
     app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
     for (const listener of inherited) socket.removeListener('error', listener)
     quietRedundantEnds(socket)
-    // whatever the join awaits (Redis, a hand-off), the 101 goes out by the end of this turn
-    if (tcp !== undefined) setImmediate(uncork, tcp)
   })
 }
 
