@@ -206,3 +206,18 @@ t.test('the 101 answer and welcome reach the client in one piece; a refused join
   t.match(refused, /^HTTP\/1\.1 101 [^]*"code":"SESSION_EXPIRED"/)
   t.match(refused, /\x88.\x11\x3aSESSION_EXPIRED$/, 'the close frame with 4410')
 })
+
+t.test('an upgrade ws itself refuses after the hooks (bad Sec-WebSocket-Version) still gets its 400 through the corked socket', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const { token } = await server.issueToken('r', { peerId: 'a' })
+  const socket = connect({ host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) })
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  socket.write(`GET /ws?token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n\r\n')
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+  await once(socket, 'close')
+  t.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*Missing or invalid Sec-WebSocket-Version header$/)
+})
