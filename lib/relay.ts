@@ -166,6 +166,9 @@ interface LocalRoom {
   remote: Map<string, Record<string, unknown>> | undefined
 }
 
+/** The room's map of peers on other nodes, made on its first entry. */
+const remoteOf = (room: LocalRoom): Map<string, Record<string, unknown>> => (room.remote ??= new Map())
+
 /** A hand-off this node asked for: live frames for the peer are kept from the moment the request went out. */
 interface HandoffWait {
   roomId: string
@@ -500,7 +503,7 @@ export class Relay {
     if (ok) {
       // from here on, the requesting node delivers to this peer; nothing is announced: the peer never left
       const room = this.#rooms.get(roomId)
-      if (room !== undefined) (room.remote ??= new Map()).set(peer.peerId, peer.metadata)
+      if (room !== undefined) remoteOf(room).set(peer.peerId, peer.metadata)
       this.#forget(peer)
       peer.socket?.close(CloseCodes.REPLACED, 'resumed elsewhere')
     }
@@ -521,7 +524,7 @@ export class Relay {
 
   /** Records the room's peers on other nodes, from a registry listing the local peers were just given. */
   #learnRemote (room: LocalRoom, peers: Array<{ peerId: string, metadata: Record<string, unknown> }>): void {
-    for (const { peerId, metadata } of peers) if (!room.peers.has(peerId)) (room.remote ??= new Map()).set(peerId, metadata)
+    for (const { peerId, metadata } of peers) if (!room.peers.has(peerId)) remoteOf(room).set(peerId, metadata)
   }
 
   #dropIfEmpty (roomId: string, room: LocalRoom): void {
@@ -685,7 +688,7 @@ export class Relay {
   /** Keeps `remote` in step with the presence the local peers are told of. */
   #notePresence (room: LocalRoom, frame: string): void {
     const message = JSON.parse(frame) as ServerMessage
-    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) (room.remote ??= new Map()).set(message.peer.peerId, message.peer.metadata)
+    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) remoteOf(room).set(message.peer.peerId, message.peer.metadata)
     else if (message.type === 'peer-left') room.remote?.delete(message.peerId)
   }
 

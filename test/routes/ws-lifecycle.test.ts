@@ -155,6 +155,12 @@ t.test('frames sent right after the upgrade, before welcome, are processed in or
   for (let i = 0; i < 5; i++) t.same(await b.next('message'), { type: 'message', from: 'eager', data: i })
 })
 
+/** An upgrade request as a client writes it on a bare TCP socket. */
+function upgradeRequest (path: string, version = 13): string {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: ${version}\r\n\r\n`
+}
+
 t.test('the 101 answer and welcome reach the client in one piece; a refused join still gets its error and close', async (t) => {
   const server = await startServer(t)
   await server.createRoom({ roomId: 'r' })
@@ -163,8 +169,7 @@ t.test('the 101 answer and welcome reach the client in one piece; a refused join
   const rawUpgrade = async (path: string): Promise<Buffer[]> => {
     const socket = connect({ host: '127.0.0.1', port: Number(port) })
     await once(socket, 'connect')
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    socket.write(upgradeRequest(path))
     const chunks: Buffer[] = []
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk)
@@ -214,8 +219,7 @@ t.test('an upgrade ws itself refuses after the hooks (bad Sec-WebSocket-Version)
   const socket = connect({ host: '127.0.0.1', port: Number(new URL(server.baseUrl).port) })
   t.teardown(() => socket.destroy())
   await once(socket, 'connect')
-  socket.write(`GET /ws?token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n\r\n')
+  socket.write(upgradeRequest(`/ws?token=${token}`, 99))
   let answer = ''
   socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
   await once(socket, 'close')
