@@ -1,4 +1,5 @@
 // Where rooms and their members live. The in-memory registry is the default; other stores implement the same interface.
+import { DeadlineQueue } from './deadline-queue.js'
 import { signallingError } from './errors.js'
 import type { PeerSummary, Room } from './schemas.js'
 
@@ -45,19 +46,22 @@ export interface RoomRegistry {
 
 interface MemoryRoom {
   record: RoomRecord
-  peers: Map<string, PeerSummary & { connection: string }>
-  expiry?: NodeJS.Timeout
-  kicks?: Map<string, number>
+  /** Made on the first join and dropped when the room empties: most rooms in memory at a time may be empty. */
+  peers: Map<string, PeerSummary & { connection: string }> | undefined
+  /** The ticket of the room's pending expiry in the registry's queue; 0 when none is pending. */
+  expiry: number
+  kicks: Map<string, number> | undefined
 }
 
 /** Rooms in this process's memory: nothing to install, one node only. */
 export class MemoryRoomRegistry implements RoomRegistry {
   readonly #rooms = new Map<string, MemoryRoom>()
   readonly #expiredListeners: Array<(roomId: string) => void> = []
+  readonly #expiries = new DeadlineQueue<MemoryRoom>((room, ticket) => { this.#expire(room, ticket) })
 
   async create (record: RoomRecord): Promise<Room> {
     if (this.#rooms.has(record.roomId)) throw signallingError('ROOM_EXISTS', record.roomId)
-    const room: MemoryRoom = { record, peers: new Map() }
+    const room: MemoryRoom = { record, peers: undefined, expiry: 0, kicks: undefined }
     this.#rooms.set(record.roomId, room)
     // a room nobody joins yet is not deleted at once even with emptyTimeout 0: that would make its tokens useless
     this.#scheduleExpiry(room, record.emptyTimeout === 0 ? DEFAULT_UNJOINED_TIMEOUT : record.emptyTimeout)
@@ -78,17 +82,17 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async peers (roomId: string): Promise<PeerSummary[]> {
-    return [...(this.#rooms.get(roomId)?.peers.values() ?? [])].map(({ peerId, metadata, joinedAt }) => ({ peerId, metadata, joinedAt }))
+    return [...(this.#rooms.get(roomId)?.peers?.values() ?? [])].map(({ peerId, metadata, joinedAt }) => ({ peerId, metadata, joinedAt }))
   }
 
   async hasPeer (roomId: string, peerId: string): Promise<boolean> {
-    return this.#rooms.get(roomId)?.peers.has(peerId) ?? false
+    return this.#rooms.get(roomId)?.peers?.has(peerId) ?? false
   }
 
   async delete (roomId: string): Promise<boolean> {
     const room = this.#rooms.get(roomId)
     if (room === undefined) return false
-    clearTimeout(room.expiry)
+    room.expiry = 0
     this.#rooms.delete(roomId)
     return true
   }
@@ -96,10 +100,10 @@ export class MemoryRoomRegistry implements RoomRegistry {
   async join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult> {
     const room = this.#rooms.get(roomId)
     if (room === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
-    const previous = room.peers.get(peer.peerId)
-    if (previous === undefined && room.peers.size >= room.record.maxPeers) throw signallingError('ROOM_FULL', roomId)
-    clearTimeout(room.expiry)
-    room.expiry = undefined
+    const previous = room.peers?.get(peer.peerId)
+    if (previous === undefined && (room.peers?.size ?? 0) >= room.record.maxPeers) throw signallingError('ROOM_FULL', roomId)
+    room.expiry = 0
+    room.peers ??= new Map()
     // kept for the peer's stay: a literal, not a spread (a spread at a site that sees several shapes gives every
     // result a shape of its own, a few hundred bytes each)
     room.peers.set(peer.peerId, { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt, connection })
@@ -108,9 +112,12 @@ export class MemoryRoomRegistry implements RoomRegistry {
 
   async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {
     const room = this.#rooms.get(roomId)
-    if (room === undefined || room.peers.get(peerId)?.connection !== connection) return false
+    if (room?.peers?.get(peerId)?.connection !== connection) return false
     room.peers.delete(peerId)
-    if (room.peers.size === 0) this.#scheduleExpiry(room, room.record.emptyTimeout)
+    if (room.peers.size === 0) {
+      room.peers = undefined
+      this.#scheduleExpiry(room, room.record.emptyTimeout)
+    }
     return true
   }
 
@@ -130,18 +137,20 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async close (): Promise<void> {
-    for (const room of this.#rooms.values()) clearTimeout(room.expiry)
+    this.#expiries.clear()
     this.#rooms.clear()
   }
 
   #scheduleExpiry (room: MemoryRoom, seconds: number): void {
-    clearTimeout(room.expiry)
-    room.expiry = setTimeout(() => {
-      if (this.#rooms.get(room.record.roomId) !== room || room.peers.size > 0) return
-      this.#rooms.delete(room.record.roomId)
-      for (const listener of this.#expiredListeners) listener(room.record.roomId)
-    }, seconds * 1000)
-    room.expiry.unref()
+    room.expiry = this.#expiries.schedule(room, seconds * 1000)
+  }
+
+  /** A room's expiry came due: an older ticket (the room was joined, deleted or emptied again since) is ignored. */
+  #expire (room: MemoryRoom, ticket: number): void {
+    if (room.expiry !== ticket || this.#rooms.get(room.record.roomId) !== room) return
+    room.expiry = 0
+    this.#rooms.delete(room.record.roomId)
+    for (const listener of this.#expiredListeners) listener(room.record.roomId)
   }
 }
 
@@ -150,5 +159,5 @@ export const DEFAULT_UNJOINED_TIMEOUT = 300
 
 function toRoom (room: MemoryRoom): Room {
   const { roomId, maxPeers, emptyTimeout, metadata, createdAt } = room.record
-  return { roomId, maxPeers, emptyTimeout, metadata, createdAt, peerCount: room.peers.size }
+  return { roomId, maxPeers, emptyTimeout, metadata, createdAt, peerCount: room.peers?.size ?? 0 }
 }

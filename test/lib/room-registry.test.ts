@@ -35,6 +35,30 @@ t.test('an empty room expires after emptyTimeout and listeners hear of it', asyn
   t.equal(await registry.get('quick'), undefined)
 })
 
+t.test('an expiry set before a join and a leave, or before a delete and a re-creation, deletes nothing', async (t) => {
+  const registry = new MemoryRoomRegistry()
+  t.teardown(() => registry.close())
+  const expired: string[] = []
+  registry.onExpired((roomId) => expired.push(roomId))
+  await registry.create(record('left', 2, 1))
+  await registry.create(record('again', 2, 1))
+  await registry.join('left', peer('a'), 'c1')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  // both now expire at 1.4 s; the expiries set at creation come due at 1 s
+  await registry.leave('left', 'a', 'c1')
+  await registry.delete('again')
+  await registry.create(record('again', 2, 1))
+  t.equal((await registry.get('left'))?.peerCount, 0, 'the last leave empties the room')
+  await new Promise((resolve) => setTimeout(resolve, 750))
+  t.ok(await registry.get('left'), 'kept: it has been empty for less than its emptyTimeout')
+  t.ok(await registry.get('again'), 'kept: the room of that id was made again')
+  t.same(expired, [])
+  await new Promise((resolve) => setTimeout(resolve, 650))
+  t.equal(await registry.get('left'), undefined)
+  t.equal(await registry.get('again'), undefined)
+  t.same(expired.sort(), ['again', 'left'])
+})
+
 t.test('a room created with emptyTimeout 0 still waits for its first peer', async (t) => {
   const registry = new MemoryRoomRegistry()
   t.teardown(() => registry.close())
