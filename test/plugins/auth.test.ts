@@ -23,7 +23,7 @@ t.test('secretMatcher accepts the secret and nothing else', async (t) => {
 })
 
 t.test('secretMatcher compares every character, wherever the given value repeats', async (t) => {
-  // the given value is read in turn (index modulo its length): a value whose repetition covers the secret must still fail
+  // the given value is read in turn, from its start again: a value whose repetition covers the secret must still fail
   const matches = secretMatcher('abab')
   t.equal(matches('ab'), false, 'half of a periodic secret')
   t.equal(matches('abab'), true)
