@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { signallingError } from './errors.js'
-import { Metadata, PeerId, RoomId } from './protocol.js'
+import { isEmptyPlainObject, Metadata, PeerId, RoomId } from './protocol.js'
 
 export const TOKEN_AUDIENCE = 'signalling-join'
 /** Resume tokens (from `welcome`) only resume a session in its grace period; they never join afresh. */
@@ -57,11 +57,6 @@ export function joinClaimsJson (claims: JoinClaims): string {
   return metadata === undefined ? `${head}}` : `${head},"metadata":${isEmptyPlainObject(metadata) ? '{}' : JSON.stringify(metadata)}}`
 }
 
-function isEmptyPlainObject (value: object): boolean {
-  if (Object.getPrototypeOf(value) !== Object.prototype) return false
-  for (const _ in value) return false
-  return true
-}
 
 /** The credential of an `Authorization: Bearer <credential>` header, or undefined. */
 export function bearerToken (authorization: string | undefined): string | undefined {

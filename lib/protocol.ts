@@ -24,6 +24,23 @@ export const PeerId = Type.String({ pattern: ID_PATTERN, description: 'Peer id: 
 export const RoomId = Type.String({ pattern: ID_PATTERN, description: 'Room id: 1 to 64 of A-Z a-z 0-9 _ -' })
 export const metadataSchema = (description: string) => Type.Record(Type.String(), Type.Unknown(), { description })
 export const Metadata = metadataSchema('Free-form JSON object, public to the other peers of the room')
+/** An object of no own properties whose prototype is Object.prototype, as JSON.parse and `{}` make. */
+export function isEmptyPlainObject (value: object): boolean {
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false
+  for (const _ in value) return false
+  return true
+}
+
+/**
+ * Empty metadata as the server keeps it: one frozen object for all, where each `{}` (from a token's claims, from a
+ * room's defaults) took 56 B of heap per peer and per room for good. Metadata is only read and serialised.
+ */
+export const NO_METADATA: Record<string, unknown> = Object.freeze({})
+
+/** `metadata` to keep: the shared NO_METADATA when there is none or it is empty. */
+export const keptMetadata = (metadata: Record<string, unknown> | undefined): Record<string, unknown> =>
+  metadata === undefined || isEmptyPlainObject(metadata) ? NO_METADATA : metadata
+
 export const MessageId = Type.Union([Type.String({ maxLength: 64 }), Type.Integer()], {
   description: 'Optional correlation id, echoed in an error about this message'
 })

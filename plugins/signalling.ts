@@ -6,7 +6,7 @@ import type { AuthOptions } from './auth.js'
 import { signallingError } from '../lib/errors.js'
 import { joinClaims, RESUME_AUDIENCE, RESUME_TOKEN_TTL, type JoinClaims } from '../lib/join-token.js'
 import { iceServersFor, parseIceConfig, type IceConfigInput } from '../lib/ice-servers.js'
-import type { IceServer } from '../lib/protocol.js'
+import { keptMetadata, type IceServer } from '../lib/protocol.js'
 import type { RedisBackplane, RedisBackplaneOptions } from '../lib/redis-backplane.js'
 import { SignallingMetrics } from '../lib/metrics.js'
 import { DEFAULT_MESSAGE_RATE, Relay, type MessageRate, type ResumeOptions } from '../lib/relay.js'
@@ -157,7 +157,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
         roomId: body.roomId ?? randomId(),
         maxPeers: body.maxPeers ?? ROOM_DEFAULTS.maxPeers,
         emptyTimeout: body.emptyTimeout ?? ROOM_DEFAULTS.emptyTimeout,
-        metadata: body.metadata ?? {},
+        metadata: keptMetadata(body.metadata),
         createdAt: new Date().toISOString()
       })
     },

@@ -7,23 +7,23 @@ import { startServer, TEST_API_KEY, upgradeStatus } from '../helper.js'
 const auth = { authorization: `Bearer ${TEST_API_KEY}` }
 const ms = (since: number): string => `${(performance.now() - since).toFixed(0)} ms`
 
-/**
- * Runs `body` with `Date.now` frozen (the token bucket's clock, in this same process), so the bucket refills only
- * when the test moves the clock on: exact counts on a machine of any speed. The real clock is back afterwards.
- */
 /** Polls `done` every 10 ms (real timers), for at most 10 s. */
 async function until (done: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !done(); i++) await sleep(10)
 }
 
+/**
+ * Runs `body` with `performance.now` frozen (the token bucket's clock, in this same process), so the bucket refills
+ * only when the test moves the clock on: exact counts on a machine of any speed. The real clock is back afterwards.
+ */
 async function withFrozenClock (body: (advance: (ms: number) => void) => Promise<void>): Promise<void> {
-  const realNow = Date.now
-  let now = realNow()
-  Date.now = () => now
+  let now = performance.now()
+  performance.now = () => now
   try {
     await body((ms) => { now += ms })
   } finally {
-    Date.now = realNow
+    // the frozen clock was an own property over the prototype's method
+    Reflect.deleteProperty(performance, 'now')
   }
 }
 
@@ -68,6 +68,25 @@ t.test('a trickle-ICE burst of 200 passes; past the bucket each message is answe
     t.same(refused, [limitedError], 'the 51st refused')
   })
   t.equal(a.socket.readyState, a.socket.OPEN, 'refused messages alone do not close the socket')
+})
+
+t.test('the wall clock stepping back an hour does not empty the bucket', async (t) => {
+  const server = await startServer(t)
+  await server.createRoom({ roomId: 'r' })
+  const a = await server.join('r', 'a')
+  const b = await server.join('r', 'b')
+  await a.next('peer-joined')
+  const realNow = Date.now
+  const stepped = realNow() - 3_600_000
+  Date.now = () => stepped
+  try {
+    for (let i = 0; i < 10; i++) a.send({ type: 'candidate', to: 'b', data: i })
+    for (let i = 0; i < 10; i++) t.equal((await b.next('candidate')).data, i)
+    await a.settle()
+  } finally {
+    Date.now = realNow
+  }
+  t.same(a.received, [], 'no RATE_LIMITED: the bucket runs on a monotonic clock')
 })
 
 t.test('sustained abuse closes the socket with 4429 and the others see peer-left', async (t) => {

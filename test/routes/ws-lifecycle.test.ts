@@ -120,6 +120,25 @@ t.test('a peer that misses a heartbeat pong is dropped and reported peer-left (t
   t.equal(b.socket.readyState, WebSocket.OPEN, 'a peer that answers pings stays connected')
 })
 
+t.test('a peer that never answers pings but keeps sending frames is not dropped', async (t) => {
+  const server = await startServer(t, { heartbeatInterval: 150 })
+  await server.createRoom({ roomId: 'r' })
+  const b = await server.join('r', 'b')
+  const { token } = await server.issueToken('r', { peerId: 'chatty' })
+  const chatty = await TestPeer.connect(t, `${server.wsUrl}?token=${token}`, { autoPong: false })
+  await chatty.next('welcome')
+  // a frame every 100 ms, over six heartbeat intervals: each interval hears from the peer
+  for (let i = 0; i < 9; i++) {
+    chatty.send({ type: 'message', to: 'b', data: i })
+    await sleep(100)
+  }
+  t.equal(chatty.socket.readyState, WebSocket.OPEN)
+  t.same((await b.next('message')).data, 0)
+  t.notOk(b.received.some((m) => m.type === 'peer-left'), 'no peer-left')
+  // silent from now on: dropped as any half-open peer
+  t.same(await b.next('peer-left', 5000), { type: 'peer-left', peerId: 'chatty', reason: 'timeout' })
+})
+
 t.test('an empty room is deleted emptyTimeout seconds after its last peer left', async (t) => {
   const server = await startServer(t)
   await server.createRoom({ roomId: 'brief', emptyTimeout: 1 })
