@@ -18,6 +18,8 @@ const durationMs = Number(arg('--ms') ?? 3000)
 const connections = Number(arg('--connections') ?? 32)
 const profDir = arg('--prof') === undefined ? undefined : resolve(arg('--prof')!)
 const withRooms = args.includes('--rooms')
+/** --echo: also the bare POST /echo-token (Fastify's body parser, no auth, schema or signing). */
+const withEcho = args.includes('--echo')
 /** --prof-hello: profile the bare route's server instead of the product's. */
 const profHello = args.includes('--prof-hello')
 
@@ -41,7 +43,7 @@ async function round (session: Session, params: object, warmupMs: number): Promi
 }
 
 if (profDir !== undefined) mkdirSync(profDir, { recursive: true })
-const results: Record<string, Round[]> = { tokens: [], rooms: [], hello: [] }
+const results: Record<string, Round[]> = { tokens: [], rooms: [], hello: [], echo: [] }
 const profFlags = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
 await withSession('signalling', { serverNodeFlags: profHello ? [] : profFlags }, async (product) => {
   await product.call('createRoom', { port: product.port, roomId: 'rest' })
@@ -57,9 +59,15 @@ await withSession('signalling', { serverNodeFlags: profHello ? [] : profFlags },
       }
       const h = await round(hello, { method: 'GET', path: '/hello', headers: {}, expectStatus: 200 }, warmupMs)
       results.hello!.push(h)
+      let e: Round | undefined
+      if (withEcho) {
+        e = await round(hello, { method: 'POST', path: '/echo-token', headers: {}, body: '{}', expectStatus: 201 }, warmupMs)
+        results.echo!.push(e)
+      }
       process.stdout.write(`round ${i + 1}: tokens ${t.rps} req/s (${t.usPerRequest} µs, core ${t.core}%)` +
         (r === undefined ? '' : `  rooms ${r.rps} req/s (${r.usPerRequest} µs)`) +
-        `  hello ${h.rps} req/s (${h.usPerRequest} µs, core ${h.core}%)  ratio ${(t.rps / h.rps).toFixed(2)}\n`)
+        `  hello ${h.rps} req/s (${h.usPerRequest} µs, core ${h.core}%)` +
+        (e === undefined ? '' : `  echo ${e.rps} req/s (${e.usPerRequest} µs)`) + `  ratio ${(t.rps / h.rps).toFixed(2)}\n`)
     }
   })
 })
@@ -67,7 +75,8 @@ const med = (key: string, field: keyof Round): number => median(results[key]!.ma
 const ratios = results.tokens!.map((t, i) => t.rps / results.hello![i]!.rps)
 process.stdout.write(`median: tokens ${med('tokens', 'rps')} req/s (${med('tokens', 'usPerRequest')} µs/req)` +
   (withRooms ? `  rooms ${med('rooms', 'rps')} req/s (${med('rooms', 'usPerRequest')} µs/req)` : '') +
-  `  hello ${med('hello', 'rps')} req/s (${med('hello', 'usPerRequest')} µs/req)  ratio ${median(ratios).toFixed(2)}\n`)
+  `  hello ${med('hello', 'rps')} req/s (${med('hello', 'usPerRequest')} µs/req)` +
+  (withEcho ? `  echo ${med('echo', 'rps')} req/s (${med('echo', 'usPerRequest')} µs/req)` : '') + `  ratio ${median(ratios).toFixed(2)}\n`)
 
 if (profDir !== undefined) {
   const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort()
