@@ -1,10 +1,10 @@
 // The package's main export: register it in any Fastify 5 app to get rooms, join tokens and the /ws relay.
 import fp from 'fastify-plugin'
-import websocket from '@fastify/websocket'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import { signallingError } from './lib/errors.js'
 import { MAX_FRAME_BYTES } from './lib/protocol.js'
+import { registerScopedWebsocket } from './lib/scoped-websocket.js'
 import { validatorCompiler } from './lib/schemas.js'
 import auth, { type AuthOptions } from './plugins/auth.js'
 import core, { type SignallingCoreOptions } from './plugins/signalling.js'
@@ -47,13 +47,11 @@ async function limitRequests (scope: FastifyInstance, rate: RequestRate | false)
 async function signalling (fastify: FastifyInstance, options: SignallingOptions): Promise<void> {
   await fastify.register(auth, options)
   await fastify.register(core, options)
-  if (!fastify.hasDecorator('websocketServer')) {
-    // compression stays off: it costs CPU and memory per socket for small JSON frames, and compressed
-    // frames mixing secrets with attacker-chosen text invite CRIME/BREACH-style length attacks
-    await fastify.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false } })
-  } else {
-    // the host's own @fastify/websocket: the relay still closes a frame over 64 KiB with 1009, but ws reads up to
-    // the host's maxPayload first, and compression is the host's choice
+  // the host's own @fastify/websocket, registered before the plugin, serves the plugin's /ws as well
+  const hostWebsocket = fastify.hasDecorator('websocketServer')
+  if (hostWebsocket) {
+    // the relay still closes a frame over 64 KiB with 1009, but ws reads up to the host's maxPayload first, and
+    // compression is the host's choice
     const { maxPayload = 100 * 1024 * 1024, perMessageDeflate = false } = fastify.websocketServer.options
     if (maxPayload > MAX_FRAME_BYTES || perMessageDeflate !== false) {
       fastify.log.warn({ maxPayload, perMessageDeflate: perMessageDeflate !== false }, 'signalling: @fastify/websocket was registered with a maxPayload over 64 KiB or with compression; register the signalling plugin first for the recommended settings')
@@ -71,6 +69,13 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
       await restScope.register(iceServers)
     })
     await scope.register(async (wsScope) => {
+      if (!hostWebsocket) {
+        // in this scope only, so that neither the REST routes nor the host's pay for its hooks; the host instance
+        // carries its decorators, and a host registering @fastify/websocket after the plugin is told at once
+        const decorators = await registerScopedWebsocket(wsScope, `${wsScope.prefix}/ws`)
+        fastify.decorate('websocketServer', decorators.websocketServer)
+        fastify.decorate('injectWS', decorators.injectWS)
+      }
       await limitRequests(wsScope, upgrades)
       // only the route's own options: passing `prefix` again would apply it twice
       await wsScope.register(ws, { allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin })

@@ -1,4 +1,8 @@
 // Embedding the plugin in a host app: prefix, the decorator, the host's own auth, coexisting plugins.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import jwt from '@fastify/jwt'
@@ -72,6 +76,59 @@ t.test('routes live under the prefix, next to the host app\'s own @fastify/jwt a
   t.ok(frame.length < 64 * 1024 && Buffer.byteLength(frame) > 64 * 1024)
   peer.socket.send(frame)
   t.equal((await peer.closed).code, 1009, 'closed with 1009')
+})
+
+/** Sends a WebSocket upgrade request for `path` on a raw socket; what came back once the server closed it. */
+async function rawUpgrade (port: number, path: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`the server kept the socket open after: ${answer}`)) }, 5000)
+    socket.on('close', () => { clearTimeout(timer); resolve(answer) })
+  })
+}
+
+t.test('the plugin\'s @fastify/websocket stays in its scope: host routes answer upgrades over HTTP and close', async (t) => {
+  const { app, options } = await host(t, { prefix: '/signalling' })
+  app.get('/host', async (request) => ({ ws: (request as { ws?: unknown }).ws ?? 'none' }))
+  await app.register(signalling, options)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as { port: number }).port
+  t.same((await app.inject({ url: '/host' })).json(), { ws: 'none' }, 'no `ws` on the host\'s requests: its hooks are not theirs')
+  t.ok(app.hasDecorator('websocketServer') && typeof app.injectWS === 'function', 'the host carries its server and injectWS')
+  t.match(await rawUpgrade(port, '/host'), /^HTTP\/1\.1 200 [^]*\r\n\r\n\{"ws":"none"\}$/, 'a host route answers an upgrade as a GET')
+  t.match(await rawUpgrade(port, '/nowhere'), /^HTTP\/1\.1 404 /, 'an unknown path: 404')
+  t.match(await rawUpgrade(port, '/signalling/ws'), /^HTTP\/1\.1 401 [^]*"code":"UNAUTHORIZED"/, 'the plugin\'s /ws without a token: 401')
+  await app.signalling.createRoom({ roomId: 'r' })
+  const { token } = await app.signalling.issueToken('r', { peerId: 'a' })
+  const peer = await TestPeer.connect(t, `ws://127.0.0.1:${port}/signalling/ws?token=${token}`)
+  t.match(await peer.next('welcome'), { peerId: 'a', roomId: 'r' })
+})
+
+t.test('a host registering @fastify/websocket after the plugin fails to start, naming the decorator', async (t) => {
+  // the plugin's websocketServer is the host's: a second one is refused by Fastify, which throws in the plugin's
+  // loading (an uncaught exception: Fastify's way with a callback plugin), so this runs in a process of its own
+  const script = `
+    import Fastify from 'fastify'
+    import websocket from '@fastify/websocket'
+    import signalling from './dist/index.js'
+    const app = Fastify()
+    await app.register(signalling, { jwtSecret: '${TEST_SECRET}', apiKey: 'k' })
+    await app.register(websocket)
+    await app.ready()
+    console.log('started')`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const [code] = await once(child, 'exit') as [number]
+  t.not(code, 0, 'the process failed')
+  t.match(output, /FST_ERR_DEC_ALREADY_PRESENT/)
+  t.match(output, /The decorator 'websocketServer' has already been added/)
+  t.notMatch(output, /started/)
 })
 
 t.test('a host @fastify/websocket with a large maxPayload or compression is reported in the log', async (t) => {
