@@ -12,8 +12,8 @@ import type { Backplane, BackplaneEvent, Handoff, Reconnection } from './backpla
 import { errorMessage, isSignallingError, signallingError, type ErrorCode } from './errors.js'
 import type { JoinClaims } from './join-token.js'
 import { CloseCodes, keptMetadata, MAX_FRAME_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
-import type { RoomRecord, RoomRegistry } from './room-registry.js'
-import type { PeerSummary } from './schemas.js'
+import type { ImmediateRegistry, RoomRecord, RoomRegistry } from './room-registry.js'
+import type { PeerSummary, Room } from './schemas.js'
 import { directSocket, sendText, type DirectSocket } from './text-frames.js'
 
 export interface RelayLogger {
@@ -152,6 +152,8 @@ type LinkedSocket = WebSocket & { [kLink]: Link }
 
 const linkOf = (socket: WebSocket): Link => (socket as LinkedSocket)[kLink]
 
+const summaryOf = (peer: LocalPeer): PeerSummary => ({ peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt })
+
 /** Bytes read so far by the TCP or TLS socket under `socket` (`_socket`, as ws holds it); undefined without one. */
 function bytesReadOf (socket: WebSocket): number | undefined {
   const read = (socket as unknown as { _socket?: { bytesRead?: unknown } | null })._socket?.bytesRead
@@ -197,6 +199,8 @@ const noMetrics: RelayMetrics = { relayed () {}, error () {}, joined () {}, resu
 export class Relay {
   readonly registry: RoomRegistry
   readonly backplane: Backplane | undefined
+  /** The registry's immediate calls, on a single node whose registry has them: joins and leaves in one turn. */
+  readonly #immediate: ImmediateRegistry | undefined
   readonly #rooms = new Map<string, LocalRoom>()
   readonly #iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }
   readonly #resumeToken: RelayOptions['resumeToken']
@@ -221,6 +225,7 @@ export class Relay {
   constructor (options: RelayOptions) {
     this.registry = options.registry
     this.backplane = options.backplane
+    this.#immediate = options.backplane === undefined ? options.registry.immediate : undefined
     this.#nodeId = options.backplane?.nodeId ?? randomUUID().slice(0, 8)
     this.#iceServers = options.iceServers ?? (() => ({ iceServers: [], ttl: 0 }))
     this.#resumeToken = options.resumeToken
@@ -249,10 +254,27 @@ export class Relay {
     this.backplane?.onReconnected(async (reconnection) => await this.#resync(reconnection))
   }
 
-  /** Checks, before the upgrade, that the room exists and has a place for this peer. */
-  async admit (claims: JoinClaims): Promise<void> {
+  /**
+   * Checks, before the upgrade, that the room exists and has a place for this peer: throws (or rejects) with the
+   * reason it has not. Returns undefined when the registry answered at once, a promise otherwise.
+   */
+  admit (claims: JoinClaims): Promise<void> | undefined {
     if (this.#draining) throw signallingError('SERVICE_UNAVAILABLE', 'the server is restarting; connect again')
-    const [room, kickedAt] = await Promise.all([this.registry.get(claims.room), this.registry.kickedAt(claims.room, claims.sub)])
+    const immediate = this.#immediate
+    if (immediate === undefined) return this.#admitLater(claims)
+    const room = this.#judge(claims, immediate.get(claims.room), immediate.kickedAt(claims.room, claims.sub))
+    if (room.peerCount >= room.maxPeers && !immediate.hasPeer(claims.room, claims.sub)) throw signallingError('ROOM_FULL', claims.room)
+    return undefined
+  }
+
+  async #admitLater (claims: JoinClaims): Promise<void> {
+    const [found, kickedAt] = await Promise.all([this.registry.get(claims.room), this.registry.kickedAt(claims.room, claims.sub)])
+    const room = this.#judge(claims, found, kickedAt)
+    if (room.peerCount >= room.maxPeers && !await this.registry.hasPeer(claims.room, claims.sub)) throw signallingError('ROOM_FULL', claims.room)
+  }
+
+  /** The room, which exists, if the token was issued after its creation and after the peer's last kick. */
+  #judge (claims: JoinClaims, room: Room | undefined, kickedAt: number | undefined): Room {
     if (room === undefined) throw signallingError('ROOM_NOT_FOUND', claims.room)
     // a token of an earlier room of the same id, or one a kicked peer held, no longer admits
     if (claims.iat + this.#clockSkew < Math.floor(Date.parse(room.createdAt) / 1000)) {
@@ -261,9 +283,7 @@ export class Relay {
     if (kickedAt !== undefined && claims.iat <= kickedAt) {
       throw signallingError('UNAUTHORIZED', 'the peer was removed from the room; a token issued after that admits it again')
     }
-    if (room.peerCount >= room.maxPeers && !await this.registry.hasPeer(claims.room, claims.sub)) {
-      throw signallingError('ROOM_FULL', claims.room)
-    }
+    return room
   }
 
   /** Takes over an upgraded socket. Listeners are attached at once so that no early frame is lost. */
@@ -274,13 +294,25 @@ export class Relay {
     socket.on('message', listeners.message)
     socket.on('error', listeners.error)
     socket.on('close', listeners.close)
-    this.#open(link, claims, attempt).catch((err: unknown) => {
-      const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
-      if (code === 'INTERNAL_ERROR') this.#log.error({ err, roomId: link.roomId }, 'join failed')
-      const message = errorMessage(code, code === 'INTERNAL_ERROR' ? 'join failed' : code === 'SESSION_EXPIRED' ? link.peerId : link.roomId)
-      if (socket.readyState === OPEN) socket.send(JSON.stringify({ type: 'error', code, message }))
-      socket.close(closeCodeFor(code), code)
-    })
+    const immediate = this.#immediate
+    if (immediate !== undefined && attempt.lastSeq === undefined) {
+      try {
+        this.#joinNow(link, claims, immediate)
+      } catch (err) {
+        this.#refuse(link, err)
+      }
+      return
+    }
+    this.#open(link, claims, attempt).catch((err: unknown) => { this.#refuse(link, err) })
+  }
+
+  /** Tells the client why its join failed, and closes its socket. */
+  #refuse (link: Link, err: unknown): void {
+    const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
+    if (code === 'INTERNAL_ERROR') this.#log.error({ err, roomId: link.roomId }, 'join failed')
+    const message = errorMessage(code, code === 'INTERNAL_ERROR' ? 'join failed' : code === 'SESSION_EXPIRED' ? link.peerId : link.roomId)
+    if (link.socket.readyState === OPEN) link.socket.send(JSON.stringify({ type: 'error', code, message }))
+    link.socket.close(closeCodeFor(code), code)
   }
 
   #socketListeners (): SocketListeners {
@@ -353,12 +385,15 @@ export class Relay {
     await this.#join(link, claims)
   }
 
-  async #join (link: Link, claims: JoinClaims): Promise<void> {
-    const peer = new LocalPeer(claims.sub, claims.room, keptMetadata(claims.metadata), `${this.#nodeId}.${++this.#connections}`,
+  #newPeer (claims: JoinClaims): LocalPeer {
+    return new LocalPeer(claims.sub, claims.room, keptMetadata(claims.metadata), `${this.#nodeId}.${++this.#connections}`,
       new Date().toISOString(), this.#rate === false ? 0 : this.#rate.burst)
-    const summary = { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }
+  }
+
+  async #join (link: Link, claims: JoinClaims): Promise<void> {
+    const peer = this.#newPeer(claims)
     const room = this.#localRoom(peer.roomId)
-    const { replacedConnection } = await this.registry.join(peer.roomId, summary, peer.connection)
+    const { replacedConnection } = await this.registry.join(peer.roomId, summaryOf(peer), peer.connection)
     const others = await this.#registeredPeers(room, peer.roomId)
     if (link.socket.readyState !== OPEN) {
       // gone during the join: undo it (a newer connection of the same peer keeps its place)
@@ -366,6 +401,29 @@ export class Relay {
       this.#dropIfEmpty(peer.roomId, room)
       return
     }
+    this.#seat(link, peer, room, replacedConnection, others)
+  }
+
+  /** `#join` within the turn of the upgrade, with a registry that answers at once and no backplane. */
+  #joinNow (link: Link, claims: JoinClaims, immediate: ImmediateRegistry): void {
+    const peer = this.#newPeer(claims)
+    const room = this.#localRoom(peer.roomId)
+    try {
+      const { replacedConnection } = immediate.join(peer.roomId, summaryOf(peer), peer.connection)
+      // a socket handed over already closed would never report its close
+      if (link.socket.readyState !== OPEN) {
+        immediate.leave(peer.roomId, peer.peerId, peer.connection)
+        return
+      }
+      this.#seat(link, peer, room, replacedConnection, immediate.peers(peer.roomId))
+    } finally {
+      // a join that failed leaves no room behind
+      this.#dropIfEmpty(peer.roomId, room)
+    }
+  }
+
+  /** The peer takes its place in the room, gets `welcome`, and the others hear of it. */
+  #seat (link: Link, peer: LocalPeer, room: LocalRoom, replacedConnection: string | undefined, others: PeerSummary[]): void {
     const previous = room.peers.get(peer.peerId)
     if (previous !== undefined) {
       this.#forget(previous)
@@ -730,7 +788,7 @@ export class Relay {
     if (peer.detached) return
     // an abnormal close (no close frame: a dropped network) or a server restart keeps the peer's place for a while
     if ((code === 1006 || peer.restarting) && this.#resume.grace > 0) return this.#enterGrace(peer)
-    this.#track(this.#detach(peer, 'disconnected'))
+    this.#detach(peer, 'disconnected')
   }
 
   #enterGrace (peer: LocalPeer): void {
@@ -744,7 +802,7 @@ export class Relay {
   #endGrace (peer: LocalPeer): void {
     clearTimeout(peer.grace)
     peer.grace = undefined
-    this.#track(this.#detach(peer, 'disconnected'))
+    this.#detach(peer, 'disconnected')
   }
 
   #track (leaving: Promise<void>): void {
@@ -765,14 +823,26 @@ export class Relay {
     this.#dropIfEmpty(peer.roomId, room)
   }
 
-  /** Removes a peer from its room once, and tells the others why. */
-  async #detach (peer: LocalPeer, reason: LeaveReason): Promise<void> {
+  /**
+   * Removes a peer from its room once, and tells the others why. The registry's record goes at once where the
+   * registry answers at once; otherwise it is tracked, so that closing the relay waits for it.
+   */
+  #detach (peer: LocalPeer, reason: LeaveReason): void {
     if (peer.detached) return
-    const room = this.#rooms.get(peer.roomId)
-    const current = room?.peers.get(peer.peerId) === peer
+    const current = this.#rooms.get(peer.roomId)?.peers.get(peer.peerId) === peer
     this.#forget(peer)
     if (!current) return
-    this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason }, peer.peerId)
+    // called from socket events too: nothing may escape to ws
+    try {
+      this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason }, peer.peerId)
+      if (this.#immediate !== undefined) this.#immediate.leave(peer.roomId, peer.peerId, peer.connection)
+      else this.#track(this.#recordLeave(peer))
+    } catch (err) {
+      this.#log.error({ err, roomId: peer.roomId }, 'departure not handled')
+    }
+  }
+
+  async #recordLeave (peer: LocalPeer): Promise<void> {
     try {
       await this.registry.leave(peer.roomId, peer.peerId, peer.connection)
     } catch (err) {
@@ -783,7 +853,7 @@ export class Relay {
 
   #closeAndLeave (peer: LocalPeer, code: number, why: string, reason: LeaveReason): void {
     const socket = peer.socket
-    this.#track(this.#detach(peer, reason))
+    this.#detach(peer, reason)
     socket?.close(code, why)
   }
 
@@ -835,7 +905,7 @@ export class Relay {
         if (read === undefined) continue
         if (read === peer.lastRead) {
           // a half-open connection: silent for a whole interval already, so no grace period on top
-          this.#track(this.#detach(peer, 'timeout'))
+          this.#detach(peer, 'timeout')
           socket.terminate()
           continue
         }

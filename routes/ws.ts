@@ -15,8 +15,6 @@ type UpgradedSocket = FastifyRequest['raw']['socket'] & { _httpMessage?: { detac
 /** The TCP (or TLS) socket under an upgrade; none under `injectWS`, whose request is not a real one. */
 const tcpOf = (request: FastifyRequest): UpgradedSocket | undefined => request.raw.socket as UpgradedSocket | undefined
 
-const uncork = (socket: UpgradedSocket): void => { socket.uncork() }
-
 const REJECTION_REASONS: Record<string, string> = {
   UNAUTHORIZED: 'unauthorized',
   ROOM_NOT_FOUND: 'room_not_found',
@@ -74,16 +72,24 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     },
     preValidation: (request, _reply, done) => {
       let claims: JoinClaims
+      let admitting: Promise<void> | undefined
       try {
         claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
         if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
           throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
         }
+        // the in-memory registry answers at once; a Redis one later
+        admitting = app.signalling.relay.admit(claims)
       } catch (err) {
         done(err as Error)
         return
       }
-      app.signalling.relay.admit(claims).then(() => {
+      if (admitting === undefined) {
+        admitted.set(request, claims)
+        done()
+        return
+      }
+      admitting.then(() => {
         admitted.set(request, claims)
         done()
       }, done)
@@ -104,16 +110,19 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     // table, which turns that table into a dictionary (a few hundred bytes per peer)
     const inherited = socket.listeners('error') as Array<(err: Error) => void>
     const tcp = tcpOf(request)
-    // whatever the join awaits (Redis, a hand-off), the 101 goes out by the end of this turn: scheduled first, so
-    // that nothing below can leave the socket corked
-    if (tcp !== undefined) setImmediate(uncork, tcp)
-    // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
-    tcp?._httpMessage?.detachSocket(tcp)
-    const claims = admitted.get(request)!
-    const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
-    app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
-    for (const listener of inherited) socket.removeListener('error', listener)
-    quietRedundantEnds(socket)
+    try {
+      // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
+      tcp?._httpMessage?.detachSocket(tcp)
+      const claims = admitted.get(request)!
+      const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
+      app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
+      for (const listener of inherited) socket.removeListener('error', listener)
+      quietRedundantEnds(socket)
+    } finally {
+      // an in-memory join has written `welcome` by now; a join that awaits (Redis, a hand-off) sends it later, and
+      // the 101 goes out alone
+      tcp?.uncork()
+    }
   })
 }
 
