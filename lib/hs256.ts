@@ -78,14 +78,19 @@ export function hs256 (secret: string | Buffer): Hs256 {
   // concatenation, made flat once, where the reply is written
   const innerText = key.every((byte) => byte < 0x80) ? inner.toString('latin1', 0, BLOCK) : undefined
 
+  /** HMAC-SHA256 of a signing input given as text, as base64url: for an ASCII key only (`innerText`). */
+  function macOfText (keyBlock: string, input: string): string {
+    outer.write(hash('sha256', keyBlock + input, 'binary'), BLOCK, 'latin1')
+    return hash('sha256', outer, 'base64url')
+  }
+
   function signJson (text: string): string {
     // at most 3 UTF-8 bytes per UTF-16 unit
     if (text.length * 3 > json.length) json = Buffer.alloc(grow(text.length * 3))
     const encoded = json.toString('base64url', 0, json.write(text))
     if (innerText !== undefined) {
       const input = HEADER + encoded
-      outer.write(hash('sha256', innerText + input, 'binary'), BLOCK, 'latin1')
-      return `${input}.${hash('sha256', outer, 'base64url')}`
+      return `${input}.${macOfText(innerText, input)}`
     }
     const inputLength = HEADER.length + encoded.length
     reserve(inputLength + 1 + SIGNATURE_CHARS)
@@ -108,15 +113,23 @@ export function hs256 (secret: string | Buffer): Hs256 {
       // a payload segment, however short, and a signature of a digest's length
       if (last < HEADER.length || token.length - last - 1 !== SIGNATURE_CHARS) return undefined
       const payload = token.slice(HEADER.length, last)
-      const signature = token.slice(last + 1)
-      // a segment outside the alphabet (another '.', padding, whitespace) is refused, not decoded leniently
-      if (!BASE64URL.test(payload) || !BASE64URL.test(signature)) return undefined
-      given.write(signature, 0, 'latin1')
-      // the header is in place; the payload follows it
-      reserve(last)
-      inner.write(payload, BLOCK + HEADER.length, 'latin1')
-      expected.write(macOfInner(last), 0, 'latin1')
-      if (!timingSafeEqual(given, expected)) return undefined
+      // a payload outside the alphabet (another '.', padding, whitespace) is refused, not decoded leniently; a
+      // signature compared as text needs no such check: only the canonical base64url of the right digest is equal
+      if (!BASE64URL.test(payload)) return undefined
+      if (innerText !== undefined) {
+        // the signing input as it stands in the token, and the digests compared as text
+        if (!sameText(macOfText(innerText, token.slice(0, last)), token, last + 1)) return undefined
+      } else {
+        // written as latin1, a character beyond it would lose its high byte: the alphabet is checked first
+        const signature = token.slice(last + 1)
+        if (!BASE64URL.test(signature)) return undefined
+        given.write(signature, 0, 'latin1')
+        // the header is in place; the payload follows it
+        reserve(last)
+        inner.write(payload, BLOCK + HEADER.length, 'latin1')
+        expected.write(macOfInner(last), 0, 'latin1')
+        if (!timingSafeEqual(given, expected)) return undefined
+      }
       // 3 bytes per 4 characters
       if (payload.length > json.length) json = Buffer.alloc(grow(payload.length))
       try {
@@ -129,3 +142,13 @@ export function hs256 (secret: string | Buffer): Hs256 {
 }
 
 const grow = (bytes: number): number => 2 ** Math.ceil(Math.log2(bytes))
+
+/**
+ * Whether `text` at `from` holds `expected` (a signature's length, checked by the caller), in time that depends on
+ * the length alone: every character is compared, and the differences are folded together without a branch.
+ */
+function sameText (expected: string, text: string, from: number): boolean {
+  let difference = 0
+  for (let i = 0; i < SIGNATURE_CHARS; i++) difference |= expected.charCodeAt(i) ^ text.charCodeAt(from + i)
+  return difference === 0
+}
