@@ -8,7 +8,13 @@ import { quietRedundantEnds } from '../lib/quiet-ends.js'
 import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
 
-const admitted = new WeakMap<FastifyRequest, JoinClaims>()
+/**
+ * Where preValidation leaves the claims of an admitted token for the handler: a request decoration of the route's
+ * scope, which every request of it is constructed with (a WeakMap entry cost each upgrade an ephemeron and its
+ * write barrier).
+ */
+const kClaims = Symbol('signalling.claims')
+type Admitted = FastifyRequest & { [kClaims]: JoinClaims | null }
 
 type UpgradedSocket = FastifyRequest['raw']['socket'] & { _httpMessage?: { detachSocket: (s: unknown) => void } | null }
 
@@ -34,6 +40,7 @@ export interface WsRouteOptions {
 
 const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
   const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
+  app.decorateRequest(kClaims, null)
   app.get('/ws', {
     websocket: true,
     // tokens travel in the query string: whatever logger the host app has, it never sees them
@@ -85,12 +92,12 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         return
       }
       if (admitting === undefined) {
-        admitted.set(request, claims)
+        (request as Admitted)[kClaims] = claims
         done()
         return
       }
       admitting.then(() => {
-        admitted.set(request, claims)
+        (request as Admitted)[kClaims] = claims
         done()
       }, done)
     },
@@ -113,7 +120,7 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     try {
       // the TCP socket still points at the upgrade's response, which holds the request (its URL has the token)
       tcp?._httpMessage?.detachSocket(tcp)
-      const claims = admitted.get(request)!
+      const claims = (request as Admitted)[kClaims]!
       const lastSeq = request.query.lastSeq === undefined ? undefined : Number(request.query.lastSeq)
       app.signalling.relay.connect(socket, claims, { lastSeq, resumeOnly: claims.aud === RESUME_AUDIENCE })
       for (const listener of inherited) socket.removeListener('error', listener)
