@@ -46,7 +46,8 @@ export interface RoomRegistry {
    * Optional: the calls of a join and a leave answered at once, for a store that can (the in-memory one). A relay
    * without a backplane then admits, joins and lets go of a peer within one turn of the event loop, with no promise
    * and no microtask: at a few thousand joins a second, the awaits of the asynchronous calls cost more than the
-   * in-memory work they wait for.
+   * in-memory work they wait for. Its answers must be those the asynchronous calls give (the in-memory registry's
+   * asynchronous calls answer through it).
    */
   readonly immediate?: ImmediateRegistry
 }
