@@ -1,0 +1,113 @@
+// The relay with the in-memory registry and no backplane: a join is settled within the call that hands it the
+// socket. Real ws sockets over loopback, no HTTP route in between.
+import { test, type Test } from 'tap'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocket, WebSocketServer } from 'ws'
+import { joinClaims } from '../../lib/join-token.js'
+import { Relay } from '../../lib/relay.js'
+import { MemoryRoomRegistry } from '../../lib/room-registry.js'
+
+const ROOM = { roomId: 'r1', maxPeers: 4, emptyTimeout: 60, metadata: {}, createdAt: new Date(Date.now() - 10_000).toISOString() }
+
+interface Pair { server: WebSocket, client: WebSocket, frames: string[] }
+
+async function until (condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** A relay over a bare ws server on loopback; `pair()` opens a client and hands back both ends. */
+async function setup (t: Test): Promise<{ relay: Relay, registry: MemoryRoomRegistry, pair: () => Promise<Pair> }> {
+  const registry = new MemoryRoomRegistry()
+  const relay = new Relay({ registry, heartbeatInterval: 0 })
+  const http = createServer()
+  const wss = new WebSocketServer({ server: http })
+  http.listen(0, '127.0.0.1')
+  await once(http, 'listening')
+  const { port } = http.address() as AddressInfo
+  t.teardown(async () => {
+    for (const socket of wss.clients) socket.terminate()
+    wss.close()
+    http.close()
+    await relay.close()
+  })
+  const pair = async (): Promise<Pair> => {
+    const client = new WebSocket(`ws://127.0.0.1:${port}/`)
+    const frames: string[] = []
+    client.on('message', (data) => frames.push(String(data)))
+    const [[server]] = await Promise.all([once(wss, 'connection') as Promise<[WebSocket]>, once(client, 'open')])
+    return { server, client, frames }
+  }
+  await registry.create(ROOM)
+  return { relay, registry, pair }
+}
+
+test('with the in-memory registry, welcome is sent and the peer registered before connect returns', async (t) => {
+  const { relay, registry, pair } = await setup(t)
+  t.equal(relay.admit(joinClaims('r1', 'alice', 60, {})), undefined, 'admitted at once: no promise')
+  const { server, frames } = await pair()
+  relay.connect(server, joinClaims('r1', 'alice', 60, {}))
+  // read before anything is awaited: an asynchronous join would not have seated the peer yet
+  t.equal(relay.localPeerCount, 1, 'seated within the call')
+  t.same(registry.immediate.peers('r1').map((p) => p.peerId), ['alice'], 'registered within the call')
+  await until(() => frames.length > 0, 'welcome')
+  t.match(JSON.parse(frames[0]!), { type: 'welcome', peerId: 'alice', roomId: 'r1', peers: [] })
+})
+
+test('admission refusals are thrown at once, with their codes', async (t) => {
+  const { relay, registry } = await setup(t)
+  t.throws(() => relay.admit(joinClaims('nope', 'alice', 60, {})), { code: 'ROOM_NOT_FOUND' })
+  const early = joinClaims('r1', 'alice', 60, {}, Date.parse(ROOM.createdAt) - 60_000)
+  t.throws(() => relay.admit(early), { code: 'UNAUTHORIZED' }, 'a token from before the room was created')
+  await registry.create({ ...ROOM, roomId: 'small', maxPeers: 1 })
+  await registry.join('small', { peerId: 'bob', metadata: {}, joinedAt: new Date().toISOString() }, 'c1')
+  t.throws(() => relay.admit(joinClaims('small', 'alice', 60, {})), { code: 'ROOM_FULL' })
+  t.equal(relay.admit(joinClaims('small', 'bob', 60, {})), undefined, 'the peer already in a full room may come back')
+  await registry.recordKick('r1', 'carol', Math.floor(Date.now() / 1000))
+  t.throws(() => relay.admit(joinClaims('r1', 'carol', 60, {}, Date.now() - 5000)), { code: 'UNAUTHORIZED' }, 'a token of a kicked peer')
+})
+
+test('a join that fails in the registry tells the client why and leaves no room behind', async (t) => {
+  const { relay, registry, pair } = await setup(t)
+  const { server, client, frames } = await pair()
+  // the room is gone between the admission and the upgrade
+  await registry.delete('r1')
+  relay.connect(server, joinClaims('r1', 'alice', 60, {}))
+  const [code] = await once(client, 'close') as [number]
+  t.equal(code, 4404, 'closed as a closed room')
+  t.match(JSON.parse(frames[0]!), { type: 'error', code: 'ROOM_NOT_FOUND' })
+  t.equal(relay.localRoomCount, 0, 'no local room kept for it')
+})
+
+test('a socket handed over already closed leaves no peer behind', async (t) => {
+  const { relay, registry, pair } = await setup(t)
+  const { server, client } = await pair()
+  client.close()
+  await once(server, 'close')
+  relay.connect(server, joinClaims('r1', 'alice', 60, {}))
+  t.same(await registry.peers('r1'), [], 'the registry does not hold the peer')
+  t.equal(relay.localPeerCount, 0, 'nor does the relay')
+  t.equal(relay.localRoomCount, 0, 'nor a room for it')
+})
+
+test('a peer that leaves is removed from the registry at once, and the others are told', async (t) => {
+  const { relay, registry, pair } = await setup(t)
+  const a = await pair()
+  relay.connect(a.server, joinClaims('r1', 'alice', 60, {}))
+  const b = await pair()
+  relay.connect(b.server, joinClaims('r1', 'bob', 60, {}))
+  await until(() => b.frames.length > 0, "bob's welcome")
+  const closed = once(b.client, 'close')
+  b.client.send(JSON.stringify({ type: 'leave' }))
+  await until(() => a.frames.length >= 3, "alice's presence messages")
+  t.same(registry.immediate.peers('r1').map((p) => p.peerId), ['alice'], 'bob is out of the registry once alice hears of it')
+  t.equal((await closed)[0], 1000, "bob's socket closed normally")
+  const types = a.frames.map((f) => JSON.parse(f) as { type: string, peerId?: string, reason?: string })
+  t.match(types.map((m) => m.type), ['welcome', 'peer-joined', 'peer-left'])
+  t.match(types[2], { peerId: 'bob', reason: 'left' })
+})
