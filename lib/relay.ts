@@ -154,6 +154,13 @@ const linkOf = (socket: WebSocket): Link => (socket as LinkedSocket)[kLink]
 
 const summaryOf = (peer: LocalPeer): PeerSummary => ({ peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt })
 
+/** The room's other peers as `welcome` lists them: one array, where a filter and a map made two. */
+function othersThan (peerId: string, peers: Array<{ peerId: string, metadata: Record<string, unknown> }>): Array<{ peerId: string, metadata: Record<string, unknown> }> {
+  const others = []
+  for (const p of peers) if (p.peerId !== peerId) others.push({ peerId: p.peerId, metadata: p.metadata })
+  return others
+}
+
 /** Bytes read so far by the TCP or TLS socket under `socket` (`_socket`, as ws holds it); undefined without one. */
 function bytesReadOf (socket: WebSocket): number | undefined {
   const read = (socket as unknown as { _socket?: { bytesRead?: unknown } | null })._socket?.bytesRead
@@ -461,11 +468,12 @@ export class Relay {
     peer.socket = link.socket
     peer.lastRead = -1
     link.peer = peer
-    link.socket.send(JSON.stringify({
+    // written in one piece where it can be, as relayed frames are: ws.send built a Buffer, options and a writev
+    sendText(link.socket, link.direct, JSON.stringify({
       type: 'welcome',
       peerId: peer.peerId,
       roomId: peer.roomId,
-      peers: others.filter((p) => p.peerId !== peer.peerId).map(({ peerId, metadata }) => ({ peerId, metadata })),
+      peers: othersThan(peer.peerId, others),
       iceServers: this.#iceServers(peer.peerId).iceServers,
       resumed,
       // a literal rather than a spread: spreading at a site that sees many shapes gives each result its own shape
