@@ -22,9 +22,9 @@ async function until (condition: () => boolean, what: string): Promise<void> {
 }
 
 /** A relay over a bare ws server on loopback; `pair()` opens a client and hands back both ends. */
-async function setup (t: Test): Promise<{ relay: Relay, registry: MemoryRoomRegistry, pair: () => Promise<Pair> }> {
+async function setup (t: Test, heartbeatInterval = 0): Promise<{ relay: Relay, registry: MemoryRoomRegistry, pair: () => Promise<Pair> }> {
   const registry = new MemoryRoomRegistry()
-  const relay = new Relay({ registry, heartbeatInterval: 0 })
+  const relay = new Relay({ registry, heartbeatInterval })
   const http = createServer()
   const wss = new WebSocketServer({ server: http })
   http.listen(0, '127.0.0.1')
@@ -110,4 +110,34 @@ test('a peer that leaves is removed from the registry at once, and the others ar
   const types = a.frames.map((f) => JSON.parse(f) as { type: string, peerId?: string, reason?: string })
   t.match(types.map((m) => m.type), ['welcome', 'peer-joined', 'peer-left'])
   t.match(types[2], { peerId: 'bob', reason: 'left' })
+})
+
+test('the heartbeat pings every peer once per interval, a slice of the rooms at a time', async (t) => {
+  // 1,000 ms: ten slices of 100 ms; 20 rooms of one peer, two rooms a slice
+  const { relay, registry, pair } = await setup(t, 1000)
+  const pings: Array<{ peer: number, at: number }> = []
+  for (let i = 0; i < 20; i++) {
+    await registry.create({ ...ROOM, roomId: `beat-${i}` })
+    const { server, client } = await pair()
+    client.on('ping', () => pings.push({ peer: i, at: Date.now() }))
+    relay.connect(server, joinClaims(`beat-${i}`, `p${i}`, 60, {}))
+  }
+  await until(() => new Set(pings.map((p) => p.peer)).size === 20 && pings.length >= 40, 'two pings for every peer')
+  const firsts = new Map<number, number>()
+  const seconds = new Map<number, number>()
+  for (const { peer, at } of pings) {
+    if (!firsts.has(peer)) firsts.set(peer, at)
+    else if (!seconds.has(peer)) seconds.set(peer, at)
+  }
+  // the first round's pings, grouped into the slices they came in (a slice's pings leave within a few ms)
+  const times = [...firsts.values()].sort((a, b) => a - b)
+  let slices = 1
+  for (let i = 1; i < times.length; i++) if (times[i]! - times[i - 1]! > 40) slices++
+  t.ok(slices >= 5, `the first round came in ${slices} slices, not at once`)
+  t.ok(times.at(-1)! - times[0]! >= 400, 'spread over most of the interval')
+  for (const [peer, first] of firsts) {
+    const gap = (seconds.get(peer) ?? Infinity) - first
+    t.ok(gap >= 600 && gap <= 1600, `peer ${peer}: the next ping ${gap} ms later, about one interval`)
+  }
+  t.equal(relay.localPeerCount, 20, 'every peer that answered stays')
 })
