@@ -938,7 +938,6 @@ export class Relay {
       budget -= next.value.peers.size
       this.#beat(next.value)
     }
-    if (last) this.#beatRound = undefined
   }
 
   #beat (room: LocalRoom): void {

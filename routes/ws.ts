@@ -78,28 +78,23 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
       }
     },
     preValidation: (request, _reply, done) => {
-      let claims: JoinClaims
       let admitting: Promise<void> | undefined
       try {
-        claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
+        const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
         if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
           throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
         }
+        // read by the handler only, which runs only if the admission succeeds
+        const admitted = request as Admitted
+        admitted[kClaims] = claims
         // the in-memory registry answers at once; a Redis one later
         admitting = app.signalling.relay.admit(claims)
       } catch (err) {
         done(err as Error)
         return
       }
-      if (admitting === undefined) {
-        (request as Admitted)[kClaims] = claims
-        done()
-        return
-      }
-      admitting.then(() => {
-        (request as Admitted)[kClaims] = claims
-        done()
-      }, done)
+      if (admitting === undefined) done()
+      else admitting.then(() => { done() }, done)
     },
     // the last hook before the upgrade: the 101 answer waits in the socket for `welcome`, which an in-memory join
     // sends within the same turn of the event loop, and both leave in one write (see the handler)
