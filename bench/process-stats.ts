@@ -5,16 +5,16 @@ import { execFileSync } from 'node:child_process'
 /** Linux USER_HZ: /proc/<pid>/stat counts CPU time in ticks of 1/100 s on every mainstream kernel. */
 const CLK_TCK = 100
 
-export interface CpuSample { cpuSeconds: number, wallMs: number }
+export interface CpuSample { cpuSeconds: number, userSeconds: number, systemSeconds: number, wallMs: number }
 
-/** utime + stime of a process, in seconds, with the wall-clock time of the reading. */
+/** utime + stime of a process (and each apart), in seconds, with the wall-clock time of the reading. */
 export function cpuSample (pid: number): CpuSample {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   // the command name (field 2) may hold spaces and parentheses: count fields after the last ')'
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const utime = Number(fields[11])
   const stime = Number(fields[12])
-  return { cpuSeconds: (utime + stime) / CLK_TCK, wallMs: performance.now() }
+  return { cpuSeconds: (utime + stime) / CLK_TCK, userSeconds: utime / CLK_TCK, systemSeconds: stime / CLK_TCK, wallMs: performance.now() }
 }
 
 export interface CpuUse { cpuSeconds: number, wallSeconds: number, /** share of one core, 0..1+ */ coreShare: number }
