@@ -8,7 +8,7 @@
 // joins/s: strace slows every call). Not part of the report; `npm run bench -- --only joinChurn` is the record.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { killAll } from './child-processes.js'
@@ -64,9 +64,11 @@ async function syscallsPerJoin (session: Session): Promise<Map<string, number>> 
   const result = await step(session, SYSCALL_RATE, durationMs)
   strace.kill('SIGINT')
   await once(strace, 'exit')
+  const report = readFileSync(file, 'utf8')
+  rmSync(file, { force: true })
   const counts = new Map<string, number>()
   // rows of `strace -c`: % time, seconds, usecs/call, calls, [errors,] syscall
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of report.split('\n')) {
     const fields = line.trim().split(/\s+/)
     const calls = Number(fields[3])
     const name = fields.at(-1)
