@@ -27,6 +27,36 @@ export const MAX_LABEL_VALUES = 64
 export const OVERFLOW_LABEL = 'other'
 
 const RELAYED_TYPES = ['offer', 'answer', 'candidate', 'bye', 'message']
+
+/** Limits that refuse clients, as `signalling_limit_refusals_total{limit}` and `GET /ready` name them. */
+export const LIMIT_NAMES = [
+  'rest', 'upgrade', 'api_key', 'message_rate', 'message_abuse', 'slow_consumer', 'frame_size', 'room_full'
+] as const
+export type LimitName = typeof LIMIT_NAMES[number]
+
+/** A count over the last minute, kept per second in a ring of 60. */
+class LastMinute {
+  readonly #counts = new Array<number>(60).fill(0)
+  readonly #seconds = new Array<number>(60).fill(-Infinity)
+
+  add (second: number): void {
+    const slot = second % 60
+    if (this.#seconds[slot] !== second) {
+      this.#seconds[slot] = second
+      this.#counts[slot] = 0
+    }
+    this.#counts[slot]!++
+  }
+
+  total (second: number): number {
+    let sum = 0
+    for (let slot = 0; slot < 60; slot++) if (second - this.#seconds[slot]! < 60) sum += this.#counts[slot]!
+    return sum
+  }
+}
+
+/** Whole seconds on a monotonic clock: a step of the wall clock neither empties nor fills the minute. */
+const monotonicSecond = (): number => Math.floor(performance.now() / 1000)
 const UPGRADE_REJECTIONS = ['unauthorized', 'room_not_found', 'room_full', 'origin', 'rate_limited', 'draining', 'backplane']
 
 /** A counter's value for one label value; the relay bumps it in place, so an increment allocates nothing. */
@@ -79,6 +109,10 @@ export class SignallingMetrics {
   readonly #rejected = new LabelledCounter('signalling_upgrades_rejected_total',
     'WebSocket upgrades refused before the socket opened, by reason.', 'reason', UPGRADE_REJECTIONS)
 
+  readonly #refusals = new LabelledCounter<LimitName>('signalling_limit_refusals_total',
+    'Requests, upgrades, messages and peers refused by a limit, by limit.', 'limit', LIMIT_NAMES)
+
+  readonly #refusedRecently = new Map<LimitName, LastMinute>(LIMIT_NAMES.map((name) => [name, new LastMinute()]))
   readonly #closes = new LabelledCounter<number>('signalling_socket_closes_total', 'Peer sockets closed, by close code.', 'code')
   readonly #joins = new Counter('signalling_joins_total', 'Peers that joined a room on this node (resumes excluded).')
   readonly #resumes = new Counter('signalling_resumes_total', 'Peers that resumed their place after a dropped connection.')
@@ -99,6 +133,18 @@ export class SignallingMetrics {
   error (code: string): void { this.#errors.inc(code) }
   /** One upgrade refused before the socket opened. */
   rejectedUpgrade (reason: string): void { this.#rejected.inc(reason) }
+  /** One client refused by a limit. */
+  refused (limit: LimitName): void {
+    this.#refusals.inc(limit)
+    this.#refusedRecently.get(limit)?.add(monotonicSecond())
+  }
+
+  /** Refusals of each limit over the last minute. */
+  refusedLastMinute (): Record<LimitName, number> {
+    const second = monotonicSecond()
+    return Object.fromEntries(LIMIT_NAMES.map((name) => [name, this.#refusedRecently.get(name)!.total(second)])) as Record<LimitName, number>
+  }
+
   resumed (): void { this.#resumes.value++ }
   closed (code: number): void { this.#closes.inc(code) }
   joined (): void { this.#joins.value++ }
@@ -121,6 +167,7 @@ export class SignallingMetrics {
     this.#relayed.render(out)
     this.#errors.render(out)
     this.#rejected.render(out)
+    this.#refusals.render(out)
     this.#joins.render(out)
     this.#resumes.render(out)
     this.#closes.render(out)

@@ -11,6 +11,8 @@ import type { RawData, WebSocket } from 'ws'
 import type { Backplane, BackplaneEvent, Handoff, Reconnection } from './backplane.js'
 import { errorMessage, isSignallingError, signallingError, type ErrorCode } from './errors.js'
 import type { JoinClaims } from './join-token.js'
+import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MESSAGE_RATE, DEFAULT_RESUME, type MessageRate, type ResumeOptions } from './limits.js'
+import type { LimitName } from './metrics.js'
 import { CloseCodes, keptMetadata, MAX_FRAME_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer, type LeaveReason, type ServerMessage } from './protocol.js'
 import type { ImmediateRegistry, RoomRecord, RoomRegistry } from './room-registry.js'
 import type { PeerSummary, Room } from './schemas.js'
@@ -29,6 +31,7 @@ export interface RelayMetrics {
   joined: () => void
   resumed: () => void
   closed: (code: number) => void
+  refused: (limit: LimitName) => void
 }
 
 export interface RelayOptions {
@@ -47,43 +50,12 @@ export interface RelayOptions {
   log?: RelayLogger
   metrics?: RelayMetrics
   /** Per-peer token bucket; `false` disables it. */
-  messageRate?: MessageRate | false
+  messageRate?: Partial<MessageRate> | false
   /** A peer whose socket buffers more than this many bytes unread is closed with 1013 (default 1 MiB). */
   maxBufferedBytes?: number
   resume?: Partial<ResumeOptions>
   /** Seconds of clock difference allowed between the node that issued a token and the one that created its room (default 5). */
   clockSkew?: number
-}
-
-export interface MessageRate {
-  /** Sustained messages per second (default 50). */
-  perSecond: number
-  /** Bucket size: how many may come at once, e.g. a trickle-ICE burst (default 200). */
-  burst: number
-  /** Seconds in a row with more dropped than allowed messages before the socket is closed with 4429 (default 3). */
-  abuseSeconds: number
-}
-
-export interface ResumeOptions {
-  /** How long a dropped peer keeps its place, in ms (default 15000); 0 disables resuming. */
-  grace: number
-  /** Bounds of what is kept for a peer in its grace period; past them the resume is refused (default 1000 frames, 1 MiB). */
-  maxMessages: number
-  maxBytes: number
-  /**
-   * Frames kept while connected, for those lost in flight when the connection drops (by default the last 8, at
-   * most 16 KiB): small, because every active peer holds them and a larger window shows up as garbage-collector time.
-   */
-  windowMessages: number
-  windowBytes: number
-  /** How long a node waits for another node to hand a session over (ms, default 2000). */
-  handoffTimeout: number
-}
-
-export const DEFAULT_MESSAGE_RATE: MessageRate = { perSecond: 50, burst: 200, abuseSeconds: 3 }
-export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024
-export const DEFAULT_RESUME: ResumeOptions = {
-  grace: 15_000, maxMessages: 1000, maxBytes: 1024 * 1024, windowMessages: 8, windowBytes: 16 * 1024, handoffTimeout: 2000
 }
 
 /** How a client connects: fresh, or resuming after the last `seq` it saw (`resumeOnly` with a resume token). */
@@ -208,7 +180,7 @@ const MAX_BEAT_SLICES = 100
 const MIN_BEAT_SLICE_MS = 100
 const OPEN = 1
 const silent: RelayLogger = { info () {}, warn () {}, error () {} }
-const noMetrics: RelayMetrics = { relayed () {}, error () {}, joined () {}, resumed () {}, closed () {} }
+const noMetrics: RelayMetrics = { relayed () {}, error () {}, joined () {}, resumed () {}, closed () {}, refused () {} }
 
 export class Relay {
   readonly registry: RoomRegistry
@@ -332,6 +304,7 @@ export class Relay {
   #refuse (link: Link, err: unknown): void {
     const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
     if (code === 'INTERNAL_ERROR') this.#log.error({ err, roomId: link.roomId }, 'join failed')
+    if (code === 'ROOM_FULL') this.#metrics.refused('room_full')
     const message = errorMessage(code, code === 'INTERNAL_ERROR' ? 'join failed' : code === 'SESSION_EXPIRED' ? link.peerId : link.roomId)
     if (link.socket.readyState === OPEN) link.socket.send(JSON.stringify({ type: 'error', code, message }))
     link.socket.close(closeCodeFor(code), code)
@@ -643,7 +616,10 @@ export class Relay {
     if (this.#rate !== false && !this.#take(peer, this.#rate)) return
     if (isBinary) return this.#sendError(peer, 'INVALID_MESSAGE', 'binary frames are not accepted')
     // the limit is in bytes, and checked before decoding: a frame of multi-byte characters has fewer characters than bytes
-    if (byteLength(data) > MAX_FRAME_BYTES) return this.#closeAndLeave(peer, CloseCodes.MESSAGE_TOO_BIG, 'message too big', 'disconnected')
+    if (byteLength(data) > MAX_FRAME_BYTES) {
+      this.#metrics.refused('frame_size')
+      return this.#closeAndLeave(peer, CloseCodes.MESSAGE_TOO_BIG, 'message too big', 'disconnected')
+    }
     const text = data.toString()
     const direct = readDirectMessage(text)
     if (direct !== undefined) return this.#toPeer(peer, direct.to, direct.type, direct.dataJson, undefined)
@@ -899,9 +875,11 @@ export class Relay {
     }
     peer.dropped++
     if (peer.abusiveSeconds >= rate.abuseSeconds) {
+      this.#metrics.refused('message_abuse')
       this.#closeAndLeave(peer, CloseCodes.RATE_LIMITED, 'rate limit exceeded', 'disconnected')
       return false
     }
+    this.#metrics.refused('message_rate')
     this.#sendError(peer, 'RATE_LIMITED', `more than ${rate.perSecond} messages per second`)
     return false
   }
@@ -909,6 +887,7 @@ export class Relay {
   /** Closes a peer that does not read with 1013; the socket is cut if even the close frame cannot go out. */
   #onSlowConsumer (peer: LocalPeer, socket: WebSocket): void {
     this.#log.warn({ peerId: peer.peerId, roomId: peer.roomId, buffered: socket.bufferedAmount }, 'slow consumer closed')
+    this.#metrics.refused('slow_consumer')
     this.#closeAndLeave(peer, CloseCodes.TRY_AGAIN_LATER, 'too slow to read', 'disconnected')
     setTimeout(() => { socket.terminate() }, 1000).unref()
   }

@@ -6,24 +6,32 @@ import type { FastifySchemaCompiler } from 'fastify'
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js'
 import { ErrorCodes, signallingError } from './errors.js'
 import { jsonString } from './join-token.js'
+import { DEFAULT_ROOM, RANGES, type RoomDefaults } from './limits.js'
 import { Metadata, metadataSchema, PeerId, RoomId } from './protocol.js'
 
-export const ROOM_DEFAULTS = { maxPeers: 50, emptyTimeout: 300 } as const
 export const TOKEN_DEFAULTS = { ttl: 3600 } as const
 export const MAX_ROOM_METADATA_BYTES = 4096
 export const MAX_PEER_METADATA_BYTES = 1024
 
-export const CreateRoomBody = Type.Object({
-  roomId: Type.Optional(RoomId),
-  maxPeers: Type.Optional(Type.Integer({ minimum: 2, maximum: 1000, default: ROOM_DEFAULTS.maxPeers })),
-  emptyTimeout: Type.Optional(Type.Integer({
-    minimum: 0,
-    maximum: 86400,
-    default: ROOM_DEFAULTS.emptyTimeout,
-    description: 'Seconds an empty room is kept before it is deleted'
-  })),
-  metadata: Type.Optional(metadataSchema(`Free-form JSON object, at most ${MAX_ROOM_METADATA_BYTES} bytes serialized`))
-}, { title: 'CreateRoomBody', additionalProperties: false })
+const MAX_PEERS = RANGES['roomDefaults.maxPeers']
+const EMPTY_TIMEOUT = RANGES['roomDefaults.emptyTimeout']
+
+/** The body of `POST /rooms`; its document shows the defaults this server gives rooms (`roomDefaults`). */
+export function createRoomBodySchema (defaults: RoomDefaults) {
+  return Type.Object({
+    roomId: Type.Optional(RoomId),
+    maxPeers: Type.Optional(Type.Integer({ minimum: MAX_PEERS.min, maximum: MAX_PEERS.max, default: defaults.maxPeers })),
+    emptyTimeout: Type.Optional(Type.Integer({
+      minimum: EMPTY_TIMEOUT.min,
+      maximum: EMPTY_TIMEOUT.max,
+      default: defaults.emptyTimeout,
+      description: 'Seconds an empty room is kept before it is deleted'
+    })),
+    metadata: Type.Optional(metadataSchema(`Free-form JSON object, at most ${MAX_ROOM_METADATA_BYTES} bytes serialized`))
+  }, { title: 'CreateRoomBody', additionalProperties: false })
+}
+
+export const CreateRoomBody = createRoomBodySchema(DEFAULT_ROOM)
 export type CreateRoomBody = Static<typeof CreateRoomBody>
 
 export const Room = Type.Object({
@@ -85,6 +93,11 @@ export const ErrorReply = Type.Object({
   error: Type.String(),
   message: Type.String()
 }, { title: 'ErrorReply', additionalProperties: false })
+
+export const RateLimitedReply = Type.Object(ErrorReply.properties, {
+  additionalProperties: false,
+  description: 'RATE_LIMITED: too many requests from this address (`REST_RATE_LIMIT`), or from this backend credential (`API_KEY_RATE_LIMIT`); see Retry-After'
+})
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>()
 

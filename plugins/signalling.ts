@@ -9,10 +9,11 @@ import { iceServersFor, parseIceConfig, type IceConfigInput } from '../lib/ice-s
 import { keptMetadata, type IceServer } from '../lib/protocol.js'
 import type { RedisBackplane, RedisBackplaneOptions } from '../lib/redis-backplane.js'
 import { SignallingMetrics } from '../lib/metrics.js'
-import { DEFAULT_MESSAGE_RATE, Relay, type MessageRate, type ResumeOptions } from '../lib/relay.js'
+import { DEFAULT_ROOM, type MessageRate, type ResumeOptions, type RoomDefaults } from '../lib/limits.js'
+import { Relay } from '../lib/relay.js'
 import { MemoryRoomRegistry, type RoomRegistry } from '../lib/room-registry.js'
 import {
-  assertMetadataSize, assertValid, CreateRoomBody, MAX_PEER_METADATA_BYTES, MAX_ROOM_METADATA_BYTES, ROOM_DEFAULTS,
+  assertMetadataSize, assertValid, createRoomBodySchema, type CreateRoomBody, MAX_PEER_METADATA_BYTES, MAX_ROOM_METADATA_BYTES,
   TOKEN_DEFAULTS, TokenBody, type Room, type RoomDetails, type TokenReply
 } from '../lib/schemas.js'
 
@@ -27,8 +28,10 @@ export interface SignallingCoreOptions extends Pick<AuthOptions, 'clockSkew'> {
   messageRate?: Partial<MessageRate> | false
   /** A peer whose socket holds more unread bytes than this is closed with 1013 (default 1 MiB). */
   maxBufferedBytes?: number
-  /** Resuming after a drop: grace period and bounds of what is kept (see lib/relay.ts `ResumeOptions`). */
+  /** Resuming after a drop: grace period and bounds of what is kept (see lib/limits.ts `ResumeOptions`). */
   resume?: Partial<ResumeOptions>
+  /** `maxPeers` and `emptyTimeout` of rooms created without them (default 50 peers, 300 s). */
+  roomDefaults?: Partial<RoomDefaults>
   /** On shutdown, how long peers may take to close, and with Redis to resume on another node (ms, default 5000). */
   drainTimeout?: number
   /** STUN/TURN servers handed to peers; TURN credentials are minted per peer from `turnSecret` (TURN REST API). */
@@ -51,6 +54,8 @@ export interface Signalling {
   iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }
   /** Verifies a join token as `/ws` does; throws UNAUTHORIZED. */
   verifyToken: (token: string) => JoinClaims
+  /** Defaults of rooms created without `maxPeers` or `emptyTimeout`. */
+  readonly roomDefaults: RoomDefaults
   readonly relay: Relay
   /** Prometheus metrics of this node (serve them with routes/metrics.ts or your own route). */
   readonly metrics: SignallingMetrics
@@ -94,6 +99,8 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     await backplane.start()
     registry = backplane
   }
+  const roomDefaults: RoomDefaults = { ...DEFAULT_ROOM, ...options.roomDefaults }
+  const createRoomBody = createRoomBodySchema(roomDefaults)
   const ice = parseIceConfig(options.ice)
   const iceServers = (peerId: string) => ({ iceServers: iceServersFor(ice, peerId), ttl: ice.turnTtl })
   // gauges are read at scrape time; `relay` exists by then
@@ -107,7 +114,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     backplane,
     heartbeatInterval: options.heartbeatInterval ?? 30_000,
     iceServers,
-    messageRate: options.messageRate === false ? false : { ...DEFAULT_MESSAGE_RATE, ...options.messageRate },
+    messageRate: options.messageRate,
     maxBufferedBytes: options.maxBufferedBytes,
     resume: options.resume,
     clockSkew: options.clockSkew,
@@ -149,14 +156,15 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
   fastify.decorate('signalling', {
     relay,
     metrics,
+    roomDefaults,
     iceServers,
     async createRoom (input = {}) {
-      const body = assertValid(CreateRoomBody, input, 'room')
+      const body = assertValid(createRoomBody, input, 'room')
       assertMetadataSize(body.metadata, MAX_ROOM_METADATA_BYTES, 'room metadata')
       return await registry.create({
         roomId: body.roomId ?? randomId(),
-        maxPeers: body.maxPeers ?? ROOM_DEFAULTS.maxPeers,
-        emptyTimeout: body.emptyTimeout ?? ROOM_DEFAULTS.emptyTimeout,
+        maxPeers: body.maxPeers ?? roomDefaults.maxPeers,
+        emptyTimeout: body.emptyTimeout ?? roomDefaults.emptyTimeout,
         metadata: keptMetadata(body.metadata),
         createdAt: new Date().toISOString()
       })

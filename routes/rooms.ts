@@ -1,20 +1,21 @@
 // REST: rooms and their peers. Thin: validate, call the `signalling` decorator, shape the reply.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CreateRoomBody, ErrorReply, PeerParams, Room, RoomDetails, RoomList, RoomParams } from '../lib/schemas.js'
+import { createRoomBodySchema, ErrorReply, PeerParams, RateLimitedReply, Room, RoomDetails, RoomList, RoomParams } from '../lib/schemas.js'
 
 const tags = ['rooms']
 const security = [{ apiKey: [] }]
 
 const rooms: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('onRequest', app.signallingAuth.adminHook)
+  // after the scope's rate limit (onRequest), so that a wrong API key is counted before it is refused
+  app.addHook('preParsing', app.signallingAuth.requireBackend)
 
   app.post('/rooms', {
     schema: {
       tags,
       security,
       summary: 'Create a room',
-      body: CreateRoomBody,
-      response: { 201: Room, 400: ErrorReply, 401: ErrorReply, 409: ErrorReply }
+      body: createRoomBodySchema(app.signalling.roomDefaults),
+      response: { 201: Room, 400: ErrorReply, 401: ErrorReply, 409: ErrorReply, 429: RateLimitedReply }
     },
     // every field is optional, so no body at all means an empty one
     // callback style: an async hook costs a promise and a microtask per request
@@ -28,7 +29,7 @@ const rooms: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/rooms', {
-    schema: { tags, security, summary: 'List rooms', response: { 200: RoomList, 401: ErrorReply } }
+    schema: { tags, security, summary: 'List rooms', response: { 200: RoomList, 401: ErrorReply, 429: RateLimitedReply } }
   }, async () => ({ rooms: await app.signalling.rooms() }))
 
   app.get('/rooms/:roomId', {
@@ -37,7 +38,7 @@ const rooms: FastifyPluginAsyncTypebox = async (app) => {
       security,
       summary: 'A room with its peers',
       params: RoomParams,
-      response: { 200: RoomDetails, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
+      response: { 200: RoomDetails, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 429: RateLimitedReply }
     }
   }, async (request) => await app.signalling.room(request.params.roomId))
 
@@ -48,7 +49,7 @@ const rooms: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Delete a room',
       description: 'Every connected peer gets `room-closed` and is then disconnected with close code 4404.',
       params: RoomParams,
-      response: { 204: { type: 'null', description: 'Deleted' }, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
+      response: { 204: { type: 'null', description: 'Deleted' }, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 429: RateLimitedReply }
     }
   }, async (request, reply) => {
     await app.signalling.deleteRoom(request.params.roomId)
@@ -62,7 +63,7 @@ const rooms: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Kick a peer',
       description: 'The peer is disconnected with close code 4403; the others get `peer-left` with reason `kicked`.',
       params: PeerParams,
-      response: { 204: { type: 'null', description: 'Kicked' }, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
+      response: { 204: { type: 'null', description: 'Kicked' }, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 429: RateLimitedReply }
     }
   }, async (request, reply) => {
     await app.signalling.kick(request.params.roomId, request.params.peerId)

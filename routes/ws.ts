@@ -63,7 +63,7 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         401: { ...ErrorReply, description: 'Missing, malformed, expired or wrongly signed token; or one issued before its room was created, or before its peer was kicked' },
         403: { ...ErrorReply, description: 'ROOM_FULL, or ORIGIN_NOT_ALLOWED' },
         404: { ...ErrorReply, description: 'ROOM_NOT_FOUND' },
-        429: { ...ErrorReply, description: 'RATE_LIMITED: too many upgrade attempts from this address' },
+        429: { ...ErrorReply, description: 'RATE_LIMITED: too many upgrade attempts from this address (`UPGRADE_RATE_LIMIT`)' },
         503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
       }
     },
@@ -104,6 +104,7 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
     },
     onError: async (_request, _reply, error) => {
       app.signalling.metrics.rejectedUpgrade(REJECTION_REASONS[error.code] ?? 'other')
+      if (error.code === 'ROOM_FULL') app.signalling.metrics.refused('room_full')
     }
   }, (socket, request) => {
     // @fastify/websocket's own error listener closes over the request and the reply for the socket's whole

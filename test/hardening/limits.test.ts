@@ -2,9 +2,8 @@
 import t from 'tap'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startServer, TEST_API_KEY, upgradeStatus } from '../helper.js'
+import { startServer, upgradeStatus } from '../helper.js'
 
-const auth = { authorization: `Bearer ${TEST_API_KEY}` }
 const ms = (since: number): string => `${(performance.now() - since).toFixed(0)} ms`
 
 /** Polls `done` every 10 ms (real timers), for at most 10 s. */
@@ -111,21 +110,9 @@ t.test('sustained abuse closes the socket with 4429 and the others see peer-left
   t.same(await b.next('peer-left'), { type: 'peer-left', peerId: 'a', reason: 'disconnected' })
   t.ok(limited > 0, 'the flood was answered RATE_LIMITED before the socket was closed')
   t.same(a.received.filter((m) => m.type !== 'error' || m.code !== 'RATE_LIMITED'), [], 'and with nothing else')
-})
-
-t.test('REST routes and /ws upgrade attempts are limited per client address with 429', async (t) => {
-  const server = await startServer(t, { requestRate: { rest: { max: 5, timeWindow: 60_000 }, upgrades: { max: 3, timeWindow: 60_000 } } })
-  const statuses: number[] = []
-  for (let i = 0; i < 7; i++) statuses.push((await fetch(`${server.baseUrl}/rooms`, { headers: auth })).status)
-  t.same(statuses, [200, 200, 200, 200, 200, 429, 429])
-  const limited = await fetch(`${server.baseUrl}/rooms`, { headers: auth })
-  t.equal(limited.status, 429)
-  t.match(await limited.json(), { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests', message: String })
-  const upgrades: number[] = []
-  for (let i = 0; i < 5; i++) upgrades.push((await upgradeStatus(server.wsUrl)).status)
-  t.comment(`REST, limit 5 a minute: ${statuses.filter((s) => s === 200).length} answered 200, then 429 from request ${statuses.indexOf(429) + 1} (${statuses.join(' ')}, then ${limited.status})`)
-  t.comment(`/ws upgrades, limit 3 a minute: ${upgrades.filter((s) => s === 401).length} answered 401, then 429 from attempt ${upgrades.indexOf(429) + 1} (${upgrades.join(' ')})`)
-  t.same(upgrades, [401, 401, 401, 429, 429], 'bad upgrades count too, and the limit answers before the token check')
+  const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text()
+  t.match(metrics, /^signalling_limit_refusals_total\{limit="message_abuse"\} 1$/m, 'the close is counted under its limit')
+  t.match(metrics, new RegExp(`^signalling_limit_refusals_total\\{limit="message_rate"\\} ${limited}$`, 'm'), 'and every drop')
 })
 
 t.test('ALLOWED_ORIGINS: another Origin gets 403 before the upgrade; no Origin passes unless required', async (t) => {
@@ -191,6 +178,8 @@ t.test('a peer that does not read is closed with 1013 and reported gone; other r
   t.same(late, late.map(() => ({ type: 'error', code: 'PEER_NOT_FOUND', message: 'Peer slow not found' })), 'the sender got no other error than PEER_NOT_FOUND once the slow peer was gone')
   x.send({ type: 'offer', to: 'y', data: 'still fine' })
   t.same(await y.next('offer'), { type: 'offer', from: 'x', data: 'still fine' })
+  const ready = await (await fetch(`${server.baseUrl}/ready`)).json() as { refusedLastMinute: Record<string, number> }
+  t.equal(ready.refusedLastMinute.slow_consumer, 1, '/ready counts the slow consumer under its limit')
 })
 
 t.test('metrics count what happened', async (t) => {

@@ -65,7 +65,7 @@ function redisTests (): void {
     const bob = await b.join('r', 'bob')
     await alice.next('peer-joined')
     await alice.next('peer-joined')
-    t.same((await a.app.inject({ url: '/ready' })).json(), { status: 'ready', backplane: 'up' })
+    t.match((await a.app.inject({ url: '/ready' })).json(), { status: 'ready', backplane: 'up' })
 
     const late = await b.issueToken('r', { peerId: 'late' })
     await redis.kill()
@@ -75,7 +75,7 @@ function redisTests (): void {
     t.equal(JSON.parse(refusedJoin.body).code, 'BACKPLANE_UNAVAILABLE')
     const ready = await a.app.inject({ url: '/ready' })
     t.equal(ready.statusCode, 503)
-    t.same(ready.json(), { status: 'degraded', backplane: 'down' })
+    t.match(ready.json(), { status: 'degraded', backplane: 'down' })
     t.equal((await a.app.inject({ url: '/health' })).statusCode, 200, 'the process is still alive')
 
     alice.send({ type: 'offer', to: 'amy', data: 'same node' })

@@ -63,7 +63,7 @@ function redisTests (): void {
     t.same(await alice.next('error', 15_000), { type: 'error', code: 'BACKPLANE_UNAVAILABLE', message: 'Backplane unavailable: the peer is on another node', id: 's1' },
       'the sender is told, instead of the message waiting in a queue')
     t.ok(await eventually(15_000, async () => await status(a) === 503), '/ready on node A reports the backplane down')
-    t.same((await a.app.inject({ url: '/ready' })).json(), { status: 'degraded', backplane: 'down' })
+    t.match((await a.app.inject({ url: '/ready' })).json(), { status: 'degraded', backplane: 'down' })
     t.ok(await eventually(10_000, () => backplaneOf(a).pendingCommands === 0), 'nothing keeps waiting on the frozen Redis')
 
     redis.resume()
