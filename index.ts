@@ -1,50 +1,32 @@
 // The package's main export: register it in any Fastify 5 app to get rooms, join tokens and the /ws relay.
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
-import { signallingError } from './lib/errors.js'
+import { checkLimits, DEFAULT_REST_RATE, DEFAULT_UPGRADE_RATE, type RequestRate } from './lib/limits.js'
 import { MAX_FRAME_BYTES } from './lib/protocol.js'
 import { registerScopedWebsocket } from './lib/scoped-websocket.js'
 import { validatorCompiler } from './lib/schemas.js'
 import auth, { type AuthOptions } from './plugins/auth.js'
 import core, { type SignallingCoreOptions } from './plugins/signalling.js'
+import { limitRequests } from './plugins/rate-limit.js'
 import { errorHandler } from './routes/error-handler.js'
 import iceServers from './routes/ice-servers.js'
 import rooms from './routes/rooms.js'
 import tokens from './routes/tokens.js'
 import ws, { type WsRouteOptions } from './routes/ws.js'
 
-export interface RequestRate {
-  max: number
-  /** Window in ms. */
-  timeWindow: number
-}
-
 export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, WsRouteOptions {
   /** Prefix of the plugin's routes, e.g. '/signalling' (default: none). */
   prefix?: string
   /**
-   * Per client address, on this node: REST requests (default 600 a minute) and `/ws` upgrade attempts
-   * (default 120 a minute), answered 429 RATE_LIMITED. `false` disables either.
+   * Request limits, answered 429 RATE_LIMITED. `rest` and `upgrades` count per client address on this node (default
+   * 600 REST requests and 120 `/ws` upgrade attempts a minute); REST requests with the API key (or passing `authorize`)
+   * are not counted there but per credential, under `authenticated` (default: no limit). `false` disables either.
    */
-  requestRate?: { rest?: RequestRate | false, upgrades?: RequestRate | false }
-}
-
-const DEFAULT_REST_RATE: RequestRate = { max: 600, timeWindow: 60_000 }
-const DEFAULT_UPGRADE_RATE: RequestRate = { max: 120, timeWindow: 60_000 }
-
-/** Requests per client address in this scope, answered 429 RATE_LIMITED. */
-async function limitRequests (scope: FastifyInstance, rate: RequestRate | false): Promise<void> {
-  if (rate === false) return
-  await scope.register(rateLimit, {
-    ...rate,
-    // requests injected in-process (inject, injectWS) have no client address
-    keyGenerator: (request) => request.ip ?? 'in-process',
-    errorResponseBuilder: (_request, context) => signallingError('RATE_LIMITED', `at most ${context.max} requests in ${context.after}`)
-  })
+  requestRate?: { rest?: RequestRate | false, upgrades?: RequestRate | false, authenticated?: RequestRate | false }
 }
 
 async function signalling (fastify: FastifyInstance, options: SignallingOptions): Promise<void> {
+  checkLimits(options)
   await fastify.register(auth, options)
   await fastify.register(core, options)
   // the host's own @fastify/websocket, registered before the plugin, serves the plugin's /ws as well
@@ -59,11 +41,12 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
   }
   const rest = options.requestRate?.rest ?? DEFAULT_REST_RATE
   const upgrades = options.requestRate?.upgrades ?? DEFAULT_UPGRADE_RATE
+  const authenticated = options.requestRate?.authenticated ?? false
   await fastify.register(async (scope) => {
     scope.setValidatorCompiler(validatorCompiler)
     scope.setErrorHandler(errorHandler)
     await scope.register(async (restScope) => {
-      await limitRequests(restScope, rest)
+      await limitRequests(restScope, { perAddress: rest, addressLimit: 'rest', perCredential: authenticated, isBackend: fastify.signallingAuth.isBackend })
       await restScope.register(rooms)
       await restScope.register(tokens)
       await restScope.register(iceServers)
@@ -76,7 +59,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
         fastify.decorate('websocketServer', decorators.websocketServer)
         fastify.decorate('injectWS', decorators.injectWS)
       }
-      await limitRequests(wsScope, upgrades)
+      await limitRequests(wsScope, { perAddress: upgrades, addressLimit: 'upgrade' })
       // only the route's own options: passing `prefix` again would apply it twice
       await wsScope.register(ws, { allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin })
     })
@@ -87,6 +70,7 @@ export default fp(signalling, { name: 'fastify-signalling', fastify: '5.x' })
 export type { Signalling } from './plugins/signalling.js'
 export type { AuthOptions } from './plugins/auth.js'
 export type { RoomRegistry, RoomRecord } from './lib/room-registry.js'
+export type { MessageRate, RequestRate, ResumeOptions, RoomDefaults } from './lib/limits.js'
 export { MemoryRoomRegistry } from './lib/room-registry.js'
 export { CloseCodes } from './lib/protocol.js'
 export { redactUrl } from './lib/redact.js'

@@ -1,7 +1,7 @@
 // Who may manage rooms (the API key, or the host app's own check) and who may join one (a verified join token).
 import fp from 'fastify-plugin'
 import jwt, { type JWT } from '@fastify/jwt'
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { hs256, UNJUDGED } from '../lib/hs256.js'
 import { assertJoinClaims, bearerToken, joinClaimsJson, MIN_SECRET_BYTES, RESUME_AUDIENCE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
@@ -18,17 +18,21 @@ export interface AuthOptions {
 }
 
 export interface SignallingAuth {
-  /** The API-key (or `authorize`) check as a promise, for routes that call it themselves. */
-  authorizeAdmin: (request: FastifyRequest) => Promise<void>
   /**
-   * The same check as an onRequest hook in callback style: with the API key (or a synchronous `authorize`) it answers
-   * without creating a promise or waiting a microtask, which is most of a hook's cost on a route this small.
+   * Whether the request carries the API key (or passes `authorize`): it comes from the app's backend. Checked once per
+   * request: the REST scope's rate limit asks first, then `requireBackend`.
    */
-  adminHook: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+  isBackend: (request: FastifyRequest) => Promise<boolean>
+  /** Hook: 401 UNAUTHORIZED unless the request comes from the backend. */
+  requireBackend: (request: FastifyRequest) => Promise<void>
   signJoinToken: (claims: JoinClaims) => string
   /** Throws UNAUTHORIZED for a missing, malformed, expired or wrongly signed token. */
   verifyJoinToken: (token: string | undefined) => JoinClaims
 }
+
+/** Where `isBackend` keeps its answer for the request: null until asked. */
+const kBackend = Symbol('signalling.backend')
+type Identified = FastifyRequest & { [kBackend]: boolean | null }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -96,23 +100,14 @@ async function auth (fastify: FastifyInstance, options: AuthOptions): Promise<vo
     return given !== undefined && isApiKey!(given)
   })
 
+  const isBackend = async (request: FastifyRequest): Promise<boolean> =>
+    (request as Identified)[kBackend] ??= await check(request)
+
+  fastify.decorateRequest(kBackend, null)
   fastify.decorate('signallingAuth', {
-    async authorizeAdmin (request: FastifyRequest) {
-      if (!await check(request)) throw unauthorized()
-    },
-    adminHook (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
-      let result: boolean | Promise<boolean>
-      try {
-        result = check(request)
-      } catch (err) {
-        done(err as Error)
-        return
-      }
-      if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-        Promise.resolve(result).then((ok) => { done(ok ? undefined : unauthorized()) }, (err: unknown) => { done(err as Error) })
-      } else {
-        done(result ? undefined : unauthorized())
-      }
+    isBackend,
+    async requireBackend (request: FastifyRequest) {
+      if (!await isBackend(request)) throw unauthorized()
     },
     signJoinToken (claims: JoinClaims) {
       return ours.signJson(joinClaimsJson(claims))

@@ -5,7 +5,7 @@ import { signallingError } from '../lib/errors.js'
 import { tokenFromRequest } from '../lib/join-token.js'
 import { IceServer, PeerId } from '../lib/protocol.js'
 import { redactedLogSerializers } from '../lib/redact.js'
-import { ErrorReply } from '../lib/schemas.js'
+import { ErrorReply, RateLimitedReply } from '../lib/schemas.js'
 
 const IceServersReply = Type.Object({
   iceServers: Type.Array(IceServer),
@@ -24,18 +24,13 @@ const iceServers: FastifyPluginAsyncTypebox = async (app) => {
         'Connected peers can also send `{"type":"ice-servers"}` over the WebSocket.',
       security: [{ joinToken: [] }, { apiKey: [] }],
       querystring: Type.Object({ token: Type.Optional(Type.String()), peerId: Type.Optional(PeerId) }, { additionalProperties: false }),
-      response: { 200: IceServersReply, 400: ErrorReply, 401: ErrorReply }
+      response: { 200: IceServersReply, 400: ErrorReply, 401: ErrorReply, 429: RateLimitedReply }
     }
   }, async (request) => {
-    let peerId: string
-    try {
-      await app.signallingAuth.authorizeAdmin(request)
-      peerId = request.query.peerId ?? 'anonymous'
-    } catch {
-      const token = tokenFromRequest(request.query, request.headers.authorization)
-      if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token or the API key is required')
-      peerId = app.signallingAuth.verifyJoinToken(token).sub
-    }
+    if (await app.signallingAuth.isBackend(request)) return app.signalling.iceServers(request.query.peerId ?? 'anonymous')
+    const token = tokenFromRequest(request.query, request.headers.authorization)
+    if (token === undefined) throw signallingError('UNAUTHORIZED', 'a join token or the API key is required')
+    const peerId = app.signallingAuth.verifyJoinToken(token).sub
     return app.signalling.iceServers(peerId)
   })
 }

@@ -1,11 +1,12 @@
 // REST: join tokens for a room.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { ErrorReply, RoomParams, TokenBody, TokenReply, tokenReplyJson } from '../lib/schemas.js'
+import { ErrorReply, RateLimitedReply, RoomParams, TokenBody, TokenReply, tokenReplyJson } from '../lib/schemas.js'
 import { kIssueValidatedToken } from '../plugins/signalling.js'
 
 const tokens: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('onRequest', app.signallingAuth.adminHook)
+  // after the scope's rate limit (onRequest), so that a wrong API key is counted before it is refused
+  app.addHook('preParsing', app.signallingAuth.requireBackend)
 
   app.post('/rooms/:roomId/tokens', {
     schema: {
@@ -15,7 +16,7 @@ const tokens: FastifyPluginAsyncTypebox = async (app) => {
       description: 'A short-lived HS256 JWT that admits one peer to this room over `/ws`.',
       params: RoomParams,
       body: TokenBody,
-      response: { 201: TokenReply, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
+      response: { 201: TokenReply, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 429: RateLimitedReply }
     },
     // callback style: an async hook costs a promise and a microtask per request
     preValidation: (request, _reply, done) => {
