@@ -18,12 +18,18 @@ export interface AppOptions extends SignallingOptions {
   metrics?: { token?: string } | false
   /** Serve the demo call page at `/` and its open token route `POST /demo/join`. */
   demo?: boolean
+  /**
+   * Fastify's `trustProxy`: the proxies whose `X-Forwarded-For` gives the client's address (for the per-address limits
+   * and the logs). Only for a server that is reachable through those proxies alone: otherwise clients choose their address.
+   * A number trusts that many hops nearest the server whatever their address (Fastify itself no longer takes one).
+   */
+  trustProxy?: FastifyServerOptions['trustProxy'] | number
   /** Serve HTTPS/WSS with this certificate and key (PEM). */
   https?: { cert: string | Buffer, key: string | Buffer }
 }
 
 export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
-  const { logger = false, https, demo: demoEnabled = false, metrics = {}, ...signallingOptions } = options
+  const { logger = false, https, trustProxy, demo: demoEnabled = false, metrics = {}, ...signallingOptions } = options
   const base = {
     logger: logger === false ? false : {
       ...(typeof logger === 'object' ? logger : {}),
@@ -34,6 +40,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     },
     // every REST body is small JSON (metadata is capped at 4 KiB)
     bodyLimit: 64 * 1024,
+    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     // while draining, the routes answer for themselves: /ready 503 `closing`, /ws 503 SERVICE_UNAVAILABLE with
     // the usual error body (Fastify's own 503 has no `code`); REST calls still work until the server closes
     return503OnClosing: false

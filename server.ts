@@ -38,7 +38,12 @@ try {
     ice: config.ice,
     demo: config.demo,
     redis: config.redis,
-    resume: { grace: config.reconnectGrace },
+    trustProxy: config.trustProxy,
+    messageRate: config.messageRate,
+    requestRate: config.requestRate,
+    maxBufferedBytes: config.maxBufferedBytes,
+    roomDefaults: config.roomDefaults,
+    resume: config.resume,
     drainTimeout: config.drainTimeout,
     allowedOrigins: config.allowedOrigins,
     metrics: { token: config.metricsToken },
@@ -53,6 +58,10 @@ try {
 if (config.generated.length > 0) {
   app.log.warn({ generated: config.generated }, 'secrets not set: generated random ones for this run (development only)')
   if (config.generated.includes('SIGNALLING_API_KEY')) process.stdout.write(`API key for this run: ${config.apiKey}\n`)
+}
+
+if (typeof config.trustProxy === 'number') {
+  app.log.warn({ trustProxy: config.trustProxy }, 'TRUST_PROXY is a hop count: the nearest hops are trusted whatever their address; the proxies\' addresses are safer')
 }
 
 closeWithGrace({ delay: config.drainTimeout + 5000 }, async ({ signal, err }) => {

@@ -1,7 +1,12 @@
 // Settings from the environment, checked once at startup with clear messages.
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { IceConfigError, parseIceConfig, type IceConfig } from './ice-servers.js'
 import { MIN_SECRET_BYTES } from './join-token.js'
+import {
+  DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MESSAGE_RATE, DEFAULT_REST_RATE, DEFAULT_RESUME, DEFAULT_ROOM, DEFAULT_UPGRADE_RATE, RANGES,
+  type MessageRate, type Range, type RequestRate, type ResumeOptions, type RoomDefaults
+} from './limits.js'
 
 export class ConfigError extends Error {
   readonly code = 'INVALID_CONFIG'
@@ -29,8 +34,14 @@ export interface ServerConfig {
   /** The demo page and its open token route: on in development, off in production unless DEMO=true. */
   demo: boolean
   redis?: { url: string, keyPrefix: string, nodeTtl: number }
-  /** How long a dropped peer keeps its place, ms. */
-  reconnectGrace: number
+  /** Fastify's `trustProxy`: which proxies' X-Forwarded-For to believe; undefined trusts none. */
+  trustProxy?: true | number | string[]
+  messageRate: MessageRate | false
+  requestRate: { rest: RequestRate | false, upgrades: RequestRate | false, authenticated: RequestRate | false }
+  maxBufferedBytes: number
+  roomDefaults: RoomDefaults
+  /** Resuming after a drop, in ms where the plugin's option is in ms. */
+  resume: ResumeOptions
   drainTimeout: number
   allowedOrigins?: string[]
   metricsToken?: string
@@ -43,10 +54,56 @@ function integer (env: Record<string, string | undefined>, name: string, fallbac
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   const value = Number(raw)
-  if (!Number.isInteger(value) || value < min || value > max) {
+  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
   }
   return value
+}
+
+/**
+ * A setting of one of the plugin's limits, in the option's range (lib/limits.ts); `scale` turns the setting's unit into
+ * the option's (1000: seconds into ms).
+ */
+function limit (env: Record<string, string | undefined>, name: string, fallback: number, range: Range, scale = 1): number {
+  return integer(env, name, fallback / scale, Math.ceil(range.min / scale), Math.floor(range.max / scale)) * scale
+}
+
+/** A request rate: `0` turns it off. */
+function requestRate (env: Record<string, string | undefined>, name: string, fallback: RequestRate | false, timeWindow: number): RequestRate | false {
+  const max = integer(env, name, fallback === false ? 0 : fallback.max, 0, RANGES['requestRate.*.max'].max)
+  return max === 0 ? false : { max, timeWindow }
+}
+
+/** Named ranges proxy-addr (behind Fastify's trustProxy) knows. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isAddressOrCidr (entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const version = isIP(address)
+  if (version === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  // a prefix length, or (IPv4) a netmask such as 255.255.255.0
+  if (/^\d{1,3}$/.test(prefix)) return Number(prefix) <= (version === 4 ? 32 : 128)
+  return version === 4 && isIP(prefix) === 4
+}
+
+/** TRUST_PROXY: `true`, a hop count, or addresses and CIDRs, as Fastify's `trustProxy` takes them. */
+function trustProxy (raw: string | undefined): ServerConfig['trustProxy'] {
+  if (raw === undefined || raw.trim() === '' || raw.trim() === 'false') return undefined
+  const value = raw.trim()
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    if (hops < 1 || hops > 100) throw new ConfigError(`TRUST_PROXY as a hop count must be from 1 to 100, got "${raw}"`)
+    return hops
+  }
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean)
+  const bad = entries.find((entry) => !isAddressOrCidr(entry))
+  if (bad !== undefined) {
+    throw new ConfigError(`TRUST_PROXY must be true, a hop count, or comma-separated addresses/CIDRs, got "${bad}"`)
+  }
+  return entries
 }
 
 export function loadConfig (env: Record<string, string | undefined>): ServerConfig {
@@ -89,9 +146,35 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
   if (env.DEMO !== undefined && !['true', 'false', ''].includes(env.DEMO)) throw new ConfigError(`DEMO must be true or false, got "${env.DEMO}"`)
   const redisUrl = env.REDIS_URL ?? ''
   if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`)
+  const timeWindow = limit(env, 'RATE_LIMIT_WINDOW', DEFAULT_REST_RATE.timeWindow, RANGES['requestRate.*.timeWindow'], 1000)
+  const perSecond = integer(env, 'PEER_MESSAGE_RATE', DEFAULT_MESSAGE_RATE.perSecond, 0, RANGES['messageRate.perSecond'].max)
+  const messageRate = {
+    perSecond,
+    burst: limit(env, 'PEER_MESSAGE_BURST', DEFAULT_MESSAGE_RATE.burst, RANGES['messageRate.burst']),
+    abuseSeconds: limit(env, 'PEER_ABUSE_SECONDS', DEFAULT_MESSAGE_RATE.abuseSeconds, RANGES['messageRate.abuseSeconds'])
+  }
   return {
-    reconnectGrace: integer(env, 'RECONNECT_GRACE', 15, 0, 3600) * 1000,
-    drainTimeout: integer(env, 'DRAIN_TIMEOUT', 5, 0, 300) * 1000,
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    messageRate: perSecond === 0 ? false : messageRate,
+    requestRate: {
+      rest: requestRate(env, 'REST_RATE_LIMIT', DEFAULT_REST_RATE, timeWindow),
+      upgrades: requestRate(env, 'UPGRADE_RATE_LIMIT', DEFAULT_UPGRADE_RATE, timeWindow),
+      authenticated: requestRate(env, 'API_KEY_RATE_LIMIT', false, timeWindow)
+    },
+    maxBufferedBytes: limit(env, 'MAX_BUFFERED_BYTES', DEFAULT_MAX_BUFFERED_BYTES, RANGES.maxBufferedBytes),
+    roomDefaults: {
+      maxPeers: limit(env, 'ROOM_MAX_PEERS', DEFAULT_ROOM.maxPeers, RANGES['roomDefaults.maxPeers']),
+      emptyTimeout: limit(env, 'ROOM_EMPTY_TIMEOUT', DEFAULT_ROOM.emptyTimeout, RANGES['roomDefaults.emptyTimeout'])
+    },
+    resume: {
+      grace: limit(env, 'RECONNECT_GRACE', DEFAULT_RESUME.grace, RANGES['resume.grace'], 1000),
+      maxMessages: limit(env, 'RESUME_MAX_MESSAGES', DEFAULT_RESUME.maxMessages, RANGES['resume.maxMessages']),
+      maxBytes: limit(env, 'RESUME_MAX_BYTES', DEFAULT_RESUME.maxBytes, RANGES['resume.maxBytes']),
+      windowMessages: limit(env, 'RESUME_WINDOW_MESSAGES', DEFAULT_RESUME.windowMessages, RANGES['resume.windowMessages']),
+      windowBytes: limit(env, 'RESUME_WINDOW_BYTES', DEFAULT_RESUME.windowBytes, RANGES['resume.windowBytes']),
+      handoffTimeout: limit(env, 'RESUME_HANDOFF_TIMEOUT', DEFAULT_RESUME.handoffTimeout, RANGES['resume.handoffTimeout'], 1000)
+    },
+    drainTimeout: limit(env, 'DRAIN_TIMEOUT', 5000, RANGES.drainTimeout, 1000),
     allowedOrigins: env.ALLOWED_ORIGINS === undefined || env.ALLOWED_ORIGINS === '' ? undefined : env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     metricsToken: env.METRICS_TOKEN === '' ? undefined : env.METRICS_TOKEN,
     redis: redisUrl === '' ? undefined : { url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? 'signalling:', nodeTtl: integer(env, 'REDIS_NODE_TTL', 10, 2, 3600) * 1000 },
@@ -105,7 +188,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     tls: certFile === '' ? undefined : { certFile, keyFile },
     apiKey,
     jwtSecret,
-    heartbeatInterval: integer(env, 'HEARTBEAT_INTERVAL', 30, 0, 3600) * 1000,
+    heartbeatInterval: limit(env, 'HEARTBEAT_INTERVAL', 30_000, RANGES.heartbeatInterval, 1000),
     generated,
     env
   }
