@@ -51,8 +51,8 @@ const MiB = 1024 * 1024
 
 /** The integer range of each option, by its path in the plugin's options (ms where the option is in ms). */
 export const RANGES = {
-  'messageRate.perSecond': { min: 1, max: 100_000 },
-  'messageRate.burst': { min: 1, max: 100_000 },
+  'messageRate.perSecond': { min: 1, max: 1_000_000 },
+  'messageRate.burst': { min: 1, max: 1_000_000 },
   'messageRate.abuseSeconds': { min: 1, max: 3600 },
   'requestRate.*.max': { min: 1, max: 10_000_000 },
   'requestRate.*.timeWindow': { min: 1000, max: 86_400_000 },
