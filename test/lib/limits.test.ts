@@ -16,8 +16,8 @@ t.test('the defaults are within their own ranges', async (t) => {
 
 t.test('each option out of its range is refused, naming it', async (t) => {
   const bad: Array<[LimitOptions, string]> = [
-    [{ messageRate: { perSecond: 0 } }, '`messageRate.perSecond` must be an integer from 1 to 100000, got 0'],
-    [{ messageRate: { burst: 2.5 } }, '`messageRate.burst` must be an integer from 1 to 100000, got 2.5'],
+    [{ messageRate: { perSecond: 0 } }, '`messageRate.perSecond` must be an integer from 1 to 1000000, got 0'],
+    [{ messageRate: { burst: 2.5 } }, '`messageRate.burst` must be an integer from 1 to 1000000, got 2.5'],
     [{ messageRate: { abuseSeconds: -1 } }, '`messageRate.abuseSeconds` must be an integer from 1 to 3600, got -1'],
     [{ requestRate: { upgrades: { max: 10, timeWindow: 10 } } }, '`requestRate.upgrades.timeWindow` must be an integer from 1000 to 86400000, got 10'],
     [{ requestRate: { authenticated: { timeWindow: 60_000 } as never } }, '`requestRate.authenticated.max` must be an integer from 1 to 10000000, got null'],
