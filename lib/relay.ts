@@ -56,6 +56,13 @@ export interface RelayOptions {
   resume?: Partial<ResumeOptions>
   /** Seconds of clock difference allowed between the node that issued a token and the one that created its room (default 5). */
   clockSkew?: number
+  /** Told of every join and departure on this node (a resume within the grace period is neither). */
+  events?: RelayEvents
+}
+
+export interface RelayEvents {
+  joined: (roomId: string, peer: PeerSummary) => void
+  left: (roomId: string, peerId: string, reason: LeaveReason) => void
 }
 
 /** How a client connects: fresh, or resuming after the last `seq` it saw (`resumeOnly` with a resume token). */
@@ -192,6 +199,7 @@ export class Relay {
   readonly #resumeToken: RelayOptions['resumeToken']
   readonly #log: RelayLogger
   readonly #metrics: RelayMetrics
+  readonly #events: RelayEvents | undefined
   readonly #heartbeat: NodeJS.Timeout | undefined
   readonly #beatSlices: number
   /** The heartbeat's round under way: the rooms still to visit, and the peers to visit per slice. */
@@ -222,6 +230,7 @@ export class Relay {
     this.#resumeToken = options.resumeToken
     this.#log = options.log ?? silent
     this.#metrics = options.metrics ?? noMetrics
+    this.#events = options.events
     this.#rate = options.messageRate === false ? false : { ...DEFAULT_MESSAGE_RATE, ...options.messageRate }
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     this.#resume = { ...DEFAULT_RESUME, ...options.resume }
@@ -429,6 +438,7 @@ export class Relay {
     if (replacedConnection !== undefined) {
       room.peers.delete(peer.peerId)
       this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason: 'replaced' }, peer.peerId)
+      this.#tell('left', peer.roomId, peer.peerId, 'replaced')
     }
     room.peers.set(peer.peerId, peer)
     room.remote?.delete(peer.peerId)
@@ -436,6 +446,7 @@ export class Relay {
     this.#bind(link, peer, others, false)
     this.#metrics.joined()
     this.#announce(peer.roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
+    this.#tell('joined', peer.roomId, summaryOf(peer))
     this.#flushPending(link, peer)
   }
 
@@ -804,6 +815,17 @@ export class Relay {
     this.#detach(peer, 'disconnected')
   }
 
+  /** A listener's failure is logged, never the relay's. */
+  #tell<E extends keyof RelayEvents> (event: E, ...args: Parameters<RelayEvents[E]>): void {
+    const listener = this.#events?.[event] as ((...a: Parameters<RelayEvents[E]>) => void) | undefined
+    if (listener === undefined) return
+    try {
+      listener(...args)
+    } catch (err) {
+      this.#log.error({ err, event }, 'event listener failed')
+    }
+  }
+
   #track (leaving: Promise<void>): void {
     this.#leaving.add(leaving)
     leaving.catch((err: unknown) => {
@@ -834,6 +856,7 @@ export class Relay {
     // called from socket events too: nothing may escape to ws
     try {
       this.#announce(peer.roomId, { type: 'peer-left', peerId: peer.peerId, reason }, peer.peerId)
+      this.#tell('left', peer.roomId, peer.peerId, reason)
       if (this.#immediate !== undefined) this.#immediate.leave(peer.roomId, peer.peerId, peer.connection)
       else this.#track(this.#recordLeave(peer))
     } catch (err) {
@@ -991,6 +1014,30 @@ export class Relay {
     room.remote = now
   }
 
+  /**
+   * A message from the app's backend: `{"type":"message","from":SERVER_SENDER,"data"}` to peer `to` of the room, or
+   * to every peer of it, on whichever node they are. Throws PEER_NOT_FOUND when `to` is in the room on no node.
+   */
+  async send (roomId: string, data: unknown, to?: string): Promise<void> {
+    if (await this.registry.get(roomId) === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
+    const frame = `${openRelayFrame('message', SERVER_SENDER, dataJson(data))}}`
+    if (to === undefined) return this.#announceOrThrow(roomId, frame)
+    const peer = this.#rooms.get(roomId)?.peers.get(to)
+    if (peer !== undefined) return this.#deliver(peer, frame)
+    if (this.backplane === undefined) throw signallingError('PEER_NOT_FOUND', to)
+    const found = await this.backplane.sendToPeer(roomId, to, frame).catch(() => {
+      throw signallingError('BACKPLANE_UNAVAILABLE', 'the node of the peer cannot be reached')
+    })
+    if (!found) throw signallingError('PEER_NOT_FOUND', to)
+  }
+
+  async #announceOrThrow (roomId: string, frame: string): Promise<void> {
+    this.#toLocal(roomId, frame, '')
+    await this.backplane?.publish(roomId, { kind: 'broadcast', except: '', frame }).catch(() => {
+      throw signallingError('BACKPLANE_UNAVAILABLE', 'peers on other nodes were not reached')
+    })
+  }
+
   /** Closes a peer's socket with 4403; the others see `peer-left` with reason `kicked`. */
   async kick (roomId: string, peerId: string): Promise<void> {
     if (await this.registry.get(roomId) === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
@@ -1088,6 +1135,9 @@ export class Relay {
  * A relayed frame without its closing brace; `data` is JSON text. `type` is one of the protocol's and `from` a peer
  * id (A-Z a-z 0-9 _ -): neither needs escaping.
  */
+/** The sender of messages from the app's backend: not a peer id (ids are A-Z a-z 0-9 _ -), so no peer can be it. */
+export const SERVER_SENDER = '@server'
+
 function openRelayFrame (type: string, from: string, data: string | undefined): string {
   return `{"type":"${type}","from":"${from}"${data === undefined ? '' : `,"data":${data}`}`
 }
