@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  DEFAULT_PEERJS_LIMITS, errorFrame, ID_TAKEN_FRAME, isPeerId, PeerjsEndpoint, PeerjsErrors, reclaimDigest, sameDigest, type PeerjsLimits
+  DEFAULT_PEERJS_LIMITS, errorFrame, ID_TAKEN_FRAME, isPeerId, PEERJS_PATH, PeerjsEndpoint, PeerjsErrors, reclaimDigest, sameDigest, type PeerjsLimits
 } from '../lib/compat/peerjs.js'
 import { isSignallingError, signallingError } from '../lib/errors.js'
 import { joinClaims, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
@@ -48,14 +48,13 @@ export interface ResolvedPeerjsOptions {
   secret: string
 }
 
-const PATH = /^(\/[A-Za-z0-9._~-]+)+$/
 const ID = new RegExp(ID_PATTERN)
 
 /** Checks and completes the options once, at registration; throws with the option's name. */
 export function resolvePeerjsOptions (options: PeerjsOptions | true, secret: string): ResolvedPeerjsOptions {
   const given = options === true ? {} : options
   const path = given.path ?? '/peerjs'
-  if (!PATH.test(path)) throw new Error(`peerjs.path must look like /peerjs (segments of A-Z a-z 0-9 . _ ~ -, no trailing slash), got ${JSON.stringify(path)}`)
+  if (!PEERJS_PATH.test(path)) throw new Error(`peerjs.path must look like /peerjs (segments of A-Z a-z 0-9 . _ ~ -, no trailing slash), got ${JSON.stringify(path)}`)
   const mode = given.mode ?? 'open'
   if (mode !== 'open' && mode !== 'token') throw new Error(`peerjs.mode must be 'open' or 'token', got ${JSON.stringify(mode)}`)
   const key = given.key ?? 'peerjs'
@@ -121,37 +120,26 @@ function allowOrigin (options: ResolvedPeerjsOptions, request: FastifyRequest, r
   reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
 }
 
-/** `GET {path}/{key}/id` and `/peers`. A wildcard, as a join token used as the key is longer than a route parameter may be. */
+const KEY = Type.String({ description: 'The open mode\'s key, or a join token (in the token mode)' })
+const HTTP_ERRORS = {
+  401: { ...ErrorReply, description: 'Wrong key or invalid join token' },
+  429: { ...ErrorReply, description: 'RATE_LIMITED (`REST_RATE_LIMIT`)' }
+}
+const CLIENT_QUERY = Type.Object({
+  ts: Type.Optional(Type.String({ description: 'Cache buster the client adds; ignored' })),
+  version: Type.Optional(Type.String({ description: 'Client version; ignored' }))
+})
+
+/**
+ * `GET {path}/{key}/id` and `/peers`. A join token used as the key is longer than a route parameter may be (100
+ * characters): such a key falls through to a wildcard route, which answers the same.
+ */
 export const peerjsHttp: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = async (app, options) => {
-  app.get(`${options.path}/*`, {
-    logSerializers: redactedLogSerializers,
-    schema: {
-      tags: ['peerjs'],
-      summary: 'PeerJS: a fresh id, or the ids of a key\'s room',
-      description: '`{key}/id` answers a fresh peer id as text (in the token mode, the id the join token used as the key names); ' +
-        '`{key}/peers` answers the ids of the key\'s room as a JSON array when discovery is on, 401 otherwise. ' +
-        'The key is the open mode\'s key, or a join token.',
-      params: Type.Object({ '*': Type.String({ description: '`{key}/id` or `{key}/peers`' }) }),
-      querystring: Type.Object({
-        ts: Type.Optional(Type.String({ description: 'Cache buster the client adds; ignored' })),
-        version: Type.Optional(Type.String({ description: 'Client version; ignored' }))
-      }),
-      response: {
-        200: { description: 'The id as text (`/id`), or a JSON array of ids (`/peers`)', type: 'string' },
-        401: { ...ErrorReply, description: 'Wrong key or invalid join token; or `/peers` with discovery off' },
-        404: { ...ErrorReply, description: 'ROUTE_NOT_FOUND: neither `/id` nor `/peers`; ROOM_NOT_FOUND' },
-        429: { ...ErrorReply, description: 'RATE_LIMITED (`REST_RATE_LIMIT`)' }
-      }
-    }
-  }, async (request, reply) => {
-    const rest = request.params['*']
-    const slash = rest.lastIndexOf('/')
-    const what = rest.slice(slash + 1)
-    if (slash < 1 || (what !== 'id' && what !== 'peers')) throw signallingError('ROUTE_NOT_FOUND', `GET ${options.path}/${what}`)
-    const key = rest.slice(0, slash)
+  const registry = app.signalling.relay.registry
+
+  async function answer (what: string, key: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     allowOrigin(options, request, reply)
     const namespace = namespaceOf(app, options, key)
-    const registry = app.signalling.relay.registry
     if (what === 'peers') {
       if (!options.discovery) throw signallingError('UNAUTHORIZED', 'peer discovery is off')
       const peers = await registry.get(namespace.roomId) === undefined ? [] : await registry.peers(namespace.roomId)
@@ -161,6 +149,41 @@ export const peerjsHttp: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = asyn
     while (id === undefined || (namespace.claims === undefined && await registry.hasPeer(namespace.roomId, id))) id = randomUUID()
     // as the reference server answers it; the client reads the text
     return await reply.type('text/html; charset=utf-8').send(id)
+  }
+
+  app.get(`${options.path}/:key/id`, {
+    logSerializers: redactedLogSerializers,
+    schema: {
+      tags: ['peerjs'],
+      summary: 'PeerJS: a fresh peer id',
+      description: 'A fresh id as text, for a client created without one; in the token mode, the id the join token given as the key names.',
+      params: Type.Object({ key: KEY }),
+      querystring: CLIENT_QUERY,
+      response: { 200: { description: 'The id, as text', type: 'string' }, ...HTTP_ERRORS }
+    }
+  }, async (request, reply) => await answer('id', request.params.key, request, reply))
+
+  app.get(`${options.path}/:key/peers`, {
+    logSerializers: redactedLogSerializers,
+    schema: {
+      tags: ['peerjs'],
+      summary: 'PeerJS: the ids of the key\'s room',
+      description: 'A JSON array of the peer ids in the key\'s room, when discovery is on (`PEERJS_DISCOVERY`); 401 otherwise.',
+      params: Type.Object({ key: KEY }),
+      querystring: CLIENT_QUERY,
+      response: { 200: Type.Array(Type.String(), { description: 'The peer ids' }), ...HTTP_ERRORS }
+    }
+  }, async (request, reply) => await answer('peers', request.params.key, request, reply))
+
+  app.get(`${options.path}/*`, {
+    logSerializers: redactedLogSerializers,
+    schema: { hide: true, params: Type.Object({ '*': Type.String() }) }
+  }, async (request, reply) => {
+    const rest = request.params['*']
+    const slash = rest.lastIndexOf('/')
+    const what = rest.slice(slash + 1)
+    if (slash < 1 || (what !== 'id' && what !== 'peers')) throw signallingError('ROUTE_NOT_FOUND', `GET ${options.path}/${what}`)
+    return await answer(what, rest.slice(0, slash), request, reply)
   })
 }
 

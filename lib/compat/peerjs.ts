@@ -42,6 +42,9 @@ export const SWEEP_INTERVAL = 1000
 /** Relayed messages kept per session to match a later PEER_NOT_FOUND by its `id`. */
 const RECENT_MAX = 256
 
+/** An endpoint's path: segments of A-Z a-z 0-9 . _ ~ -, not `/` (whose `/{key}/id` would take every route's place). */
+export const PEERJS_PATH = /^(\/[A-Za-z0-9._~-]+)+$/
+
 const PEER_ID = new RegExp(ID_PATTERN)
 export const isPeerId = (id: string): boolean => PEER_ID.test(id)
 

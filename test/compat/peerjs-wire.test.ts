@@ -198,3 +198,38 @@ t.test('token mode: a join token as the key (longer than a route parameter may b
   await taken.next('ID-TAKEN')
   t.equal(a.socket.readyState, a.socket.OPEN)
 })
+
+t.test('under a plugin prefix, with the host\'s own @fastify/websocket too', async (t) => {
+  const s = await startServer(t, { peerjs: { path: '/rtc' }, prefix: '/signalling' })
+  const base = `${s.wsUrl.slice(0, -'/ws'.length)}/signalling/rtc`
+  t.equal((await fetch(`${s.baseUrl}/signalling/rtc/peerjs/id`)).status, 200)
+  const a = await PeerjsWire.open(t, base, { key: 'peerjs', id: 'alice', token: 't' })
+  await a.next('OPEN')
+
+  const { default: Fastify } = await import('fastify')
+  const { default: websocket } = await import('@fastify/websocket')
+  const { default: signalling } = await import('../../index.js')
+  const host = Fastify()
+  t.teardown(async () => { await host.close() })
+  await host.register(websocket)
+  await host.register(signalling, { jwtSecret: 'test-secret-0123456789abcdef0123456789abcdef', apiKey: 'k', peerjs: true })
+  await host.listen({ host: '127.0.0.1', port: 0 })
+  const port = (host.server.address() as { port: number }).port
+  const b = await PeerjsWire.open(t, `ws://127.0.0.1:${port}/peerjs`, { key: 'peerjs', id: 'bob', token: 't' })
+  await b.next('OPEN')
+})
+
+t.test('bad plugin options fail the registration with a message naming the option', async (t) => {
+  const { buildApp } = await import('../../app.js')
+  for (const [peerjs, message] of [
+    [{ path: '/' }, /^peerjs\.path must look like \/peerjs/],
+    [{ path: 'peerjs' }, /^peerjs\.path/],
+    [{ mode: 'closed' }, /^peerjs\.mode must be 'open' or 'token'/],
+    [{ key: 'a b' }, /^peerjs\.key names a room/],
+    [{ rooms: 'some' }, /^peerjs\.rooms/],
+    [{ expireTimeout: 10 }, /^peerjs\.expireTimeout must be an integer from 100 to 600000, got 10/],
+    [{ queue: { perSender: -1 } }, /^peerjs\.queue\.perSender/]
+  ] as const) {
+    await t.rejects(buildApp({ jwtSecret: 'test-secret-0123456789abcdef0123456789abcdef', apiKey: 'k', peerjs: peerjs as never }), { message }, JSON.stringify(peerjs))
+  }
+})
