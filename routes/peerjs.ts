@@ -10,7 +10,7 @@ import {
 import { isSignallingError, signallingError } from '../lib/errors.js'
 import { joinClaims, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 import { ID_PATTERN } from '../lib/protocol.js'
-import { redactedLogSerializers } from '../lib/redact.js'
+import { redactedLogSerializers, redactedRequest } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
 
 export interface PeerjsOptions {
@@ -120,6 +120,14 @@ function allowOrigin (options: ResolvedPeerjsOptions, request: FastifyRequest, r
   reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
 }
 
+/** A join token may be the key, in the path: these routes log the path with the key left out, and no query. */
+const keyRedactedSerializers = {
+  req: (request: Parameters<typeof redactedRequest>[0]) => {
+    const logged = redactedRequest(request)
+    return { ...logged, url: String(logged.url).replace(/\/[^/?]+\/(id|peers)(?=\?|$)/, '/[key]/$1') }
+  }
+}
+
 const KEY = Type.String({ description: 'The open mode\'s key, or a join token (in the token mode)' })
 const HTTP_ERRORS = {
   401: { ...ErrorReply, description: 'Wrong key or invalid join token' },
@@ -152,7 +160,7 @@ export const peerjsHttp: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = asyn
   }
 
   app.get(`${options.path}/:key/id`, {
-    logSerializers: redactedLogSerializers,
+    logSerializers: keyRedactedSerializers,
     schema: {
       tags: ['peerjs'],
       summary: 'PeerJS: a fresh peer id',
@@ -164,7 +172,7 @@ export const peerjsHttp: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = asyn
   }, async (request, reply) => await answer('id', request.params.key, request, reply))
 
   app.get(`${options.path}/:key/peers`, {
-    logSerializers: redactedLogSerializers,
+    logSerializers: keyRedactedSerializers,
     schema: {
       tags: ['peerjs'],
       summary: 'PeerJS: the ids of the key\'s room',
@@ -176,7 +184,7 @@ export const peerjsHttp: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = asyn
   }, async (request, reply) => await answer('peers', request.params.key, request, reply))
 
   app.get(`${options.path}/*`, {
-    logSerializers: redactedLogSerializers,
+    logSerializers: keyRedactedSerializers,
     schema: { hide: true, params: Type.Object({ '*': Type.String() }) }
   }, async (request, reply) => {
     const rest = request.params['*']

@@ -233,3 +233,21 @@ t.test('bad plugin options fail the registration with a message naming the optio
     await t.rejects(buildApp({ jwtSecret: 'test-secret-0123456789abcdef0123456789abcdef', apiKey: 'k', peerjs: peerjs as never }), { message }, JSON.stringify(peerjs))
   }
 })
+
+t.test('a join token never reaches the logs, in the path of /{key}/id nor in the socket\'s query', async (t) => {
+  const { Writable } = await import('node:stream')
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done() } })
+  const s = await server({ peerjs: { mode: 'token' }, logger: { level: 'trace', stream } })
+  await s.createRoom({ roomId: 'call' })
+  const { token } = await s.issueToken('call', { peerId: 'alice' })
+  t.equal(await (await fetch(`${s.baseUrl}/peerjs/${token}/id?ts=1`)).text(), 'alice')
+  const short = token.slice(0, 90)
+  t.equal((await fetch(`${s.baseUrl}/peerjs/${short}/id`)).status, 401, 'a key short enough for the parameter route')
+  const a = await PeerjsWire.open(t, s.pj, { key: token, id: 'alice', token: 'r' })
+  await a.next('OPEN')
+  const logged = lines.join('')
+  t.match(logged, /\/peerjs\/\[key\]\/id/)
+  t.notOk(logged.includes(token.split('.')[1]!), 'no part of the token in the logs')
+  t.notOk(logged.includes(short), 'nor of a shorter key')
+})
