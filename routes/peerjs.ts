@@ -197,7 +197,7 @@ export const peerjsHttp: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = asyn
 
 interface Refusal { frame: string, reason: string }
 const kAdmission = Symbol('peerjs.admission')
-type Admitted = FastifyRequest & { [kAdmission]: { claims: JoinClaims, digest: string } | Refusal | null }
+type Admitted = FastifyRequest & { [kAdmission]: { claims: JoinClaims } | Refusal | null }
 
 /** Refusals the reference server answers inside the socket; the others are HTTP statuses before the upgrade. */
 const IN_SOCKET = new Set(['UNAUTHORIZED', 'ROOM_FULL', 'ROOM_NOT_FOUND'])
@@ -213,7 +213,7 @@ export const peerjsSocket: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = as
   const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
   app.decorateRequest(kAdmission, null)
 
-  async function admit (query: { key?: string, id?: string, token?: string }): Promise<{ claims: JoinClaims, digest: string } | Refusal> {
+  async function admit (query: { key?: string, id?: string, token?: string }): Promise<{ claims: JoinClaims } | Refusal> {
     const { key, id, token } = query
     if (id === undefined || id === '' || token === undefined || token === '' || key === undefined || key === '') {
       return { frame: errorFrame(PeerjsErrors.INVALID_WS_PARAMETERS, 'INVALID_REQUEST'), reason: 'other' }
@@ -243,7 +243,7 @@ export const peerjsSocket: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = as
       ? joinClaims(namespace.roomId, id, 3600, metadata)
       : { ...namespace.claims, metadata }
     await app.signalling.relay.admit(claims)
-    return { claims, digest }
+    return { claims }
   }
 
   app.get(`${options.path}/peerjs`, {
@@ -278,7 +278,7 @@ export const peerjsSocket: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = as
       }
     },
     preValidation: async (request) => {
-      let admission: { claims: JoinClaims, digest: string } | Refusal
+      let admission: { claims: JoinClaims } | Refusal
       try {
         admission = await admit(request.query)
       } catch (err) {
