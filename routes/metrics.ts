@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { signallingError } from '../lib/errors.js'
 import { bearerToken } from '../lib/join-token.js'
 import { METRICS_CONTENT_TYPE, type SignallingMetrics } from '../lib/metrics.js'
-import { secretMatcher } from '../plugins/auth.js'
+import { sameSecret } from '../lib/secret.js'
 
 export interface MetricsRouteOptions {
   metrics: SignallingMetrics
@@ -14,7 +14,7 @@ export interface MetricsRouteOptions {
 const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app, options) => {
   const { metrics, token } = options
   if (token !== undefined && token.length === 0) throw new Error('metrics: `token` must not be empty')
-  const isToken = token === undefined ? undefined : secretMatcher(token)
+  const isToken = token === undefined ? undefined : sameSecret(token)
 
   app.get('/metrics', {
     // an operations endpoint, not part of the public API

@@ -1,39 +1,33 @@
 import t from 'tap'
-import { joinClaims, joinClaimsJson, jsonString, RESUME_AUDIENCE, type JoinClaims } from '../../lib/join-token.js'
+import { assertJoinClaims, bearerToken, joinClaims, RESUME_AUDIENCE, TOKEN_AUDIENCE, tokenFromRequest } from '../../lib/join-token.js'
 
-const awkward = ['', 'alice', 'room_1-A', 'a"b', 'back\\slash', 'tab\there', 'nul\u0000', '✓ é', '\ud83d\ude00', 'lone \ud800', 'x'.repeat(64)]
-
-t.test('jsonString makes the bytes JSON.stringify makes', async (t) => {
-  for (const value of awkward) t.equal(jsonString(value), JSON.stringify(value), JSON.stringify(value))
+t.test('joinClaims: exp is iat + ttl, in whole seconds, for the join or the resume audience', async (t) => {
+  const now = Date.UTC(2026, 10, 26, 12) + 999
+  const claims = joinClaims('room', 'peer', 3600, { name: 'Ann' }, now)
+  t.same(claims, { sub: 'peer', room: 'room', aud: TOKEN_AUDIENCE, iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 3600, metadata: { name: 'Ann' } })
+  t.equal(joinClaims('room', 'peer', 60, {}, now, RESUME_AUDIENCE).aud, RESUME_AUDIENCE)
 })
 
-t.test('joinClaimsJson makes the bytes JSON.stringify makes of claims built by joinClaims', async (t) => {
-  const now = Date.UTC(2026, 10, 26, 12)
-  const metadatas: Array<Record<string, unknown>> = [{}, { name: 'Ann' }, { nested: { list: [1, 'two', null] }, 'é"': '\u0001' }]
-  for (const id of awkward) {
-    for (const metadata of metadatas) {
-      const claims = joinClaims(id, id, 3600, metadata, now)
-      t.equal(joinClaimsJson(claims), JSON.stringify(claims), `${JSON.stringify(id)} with ${JSON.stringify(metadata)}`)
-    }
+t.test('assertJoinClaims takes claims of a join token and refuses anything else', async (t) => {
+  const claims = joinClaims('room', 'peer', 60, {})
+  t.equal(assertJoinClaims(claims), claims)
+  for (const [name, payload] of [
+    ['not an object', 'text'],
+    ['a room with a path', { ...claims, room: '../r' }],
+    ['another audience', { ...claims, aud: 'other' }],
+    ['exp as a string', { ...claims, exp: String(claims.exp) }],
+    ['metadata as an array', { ...claims, metadata: [] }]
+  ] as Array<[string, unknown]>) {
+    t.throws(() => assertJoinClaims(payload), { code: 'UNAUTHORIZED', message: 'Unauthorized: token claims are not a join token' }, name)
   }
-  const resume = joinClaims('room', 'peer', 60, { a: 1 }, now, RESUME_AUDIENCE)
-  t.equal(joinClaimsJson(resume), JSON.stringify(resume), 'a resume token')
-  const { metadata: _, ...bare } = joinClaims('room', 'peer', 60, {}, now)
-  t.equal(joinClaimsJson(bare), JSON.stringify(bare), 'no metadata')
 })
 
-t.test('joinClaimsJson leaves what it does not write itself to JSON.stringify', async (t) => {
-  const now = Date.UTC(2026, 10, 26, 12)
-  // metadata that is not a plain object: JSON.stringify calls toJSON, or reads only own enumerable keys
-  const withDate = { ...joinClaims('room', 'peer', 60, {}, now), metadata: new Date(now) as unknown as Record<string, unknown> }
-  t.equal(joinClaimsJson(withDate), JSON.stringify(withDate), 'a Date as metadata')
-  const inherited = { ...joinClaims('room', 'peer', 60, {}, now), metadata: Object.create({ hidden: 1 }) as Record<string, unknown> }
-  t.equal(joinClaimsJson(inherited), JSON.stringify(inherited), 'only inherited keys')
-  const noPrototype = { ...joinClaims('room', 'peer', 60, {}, now), metadata: Object.assign(Object.create(null), { a: 1 }) as Record<string, unknown> }
-  t.equal(joinClaimsJson(noPrototype), JSON.stringify(noPrototype), 'an object without a prototype')
-  // times that are not integers (claims made elsewhere than joinClaims)
-  for (const iat of [1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-    const odd = { ...joinClaims('room', 'peer', 60, {}, now), iat } as JoinClaims
-    t.equal(joinClaimsJson(odd), JSON.stringify(odd), `iat ${iat}`)
-  }
+t.test('tokenFromRequest takes ?token= first, then Authorization: Bearer', async (t) => {
+  t.equal(tokenFromRequest({ token: 'q' }, 'Bearer h'), 'q')
+  t.equal(tokenFromRequest({ token: '' }, 'Bearer h'), 'h', 'an empty query token is no token')
+  t.equal(tokenFromRequest({ token: ['a', 'b'] }, undefined), undefined, 'a repeated parameter is not a token')
+  t.equal(tokenFromRequest(undefined, 'bearer  h'), 'h')
+  t.equal(bearerToken('Basic h'), undefined)
+  t.equal(bearerToken('Bearer two words'), undefined)
+  t.equal(bearerToken(undefined), undefined)
 })
