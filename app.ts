@@ -2,11 +2,11 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import signalling, { type SignallingOptions } from './index.js'
 import { signallingError } from './lib/errors.js'
 import { openapiDocument } from './lib/openapi.js'
 import { redactUrl } from './lib/redact.js'
-import { validatorCompiler } from './lib/schemas.js'
 import demo from './routes/demo.js'
 import { errorHandler } from './routes/error-handler.js'
 import health from './routes/health.js'
@@ -55,7 +55,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   if (metrics !== false) await app.register(metricsRoute, { metrics: app.signalling.metrics, token: metrics.token })
   if (demoEnabled) {
     await app.register(async (scope) => {
-      scope.setValidatorCompiler(validatorCompiler)
+      scope.setValidatorCompiler(TypeBoxValidatorCompiler)
       scope.setErrorHandler(errorHandler)
       await scope.register(demo)
     })

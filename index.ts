@@ -1,10 +1,10 @@
 // The package's main export: register it in any Fastify 5 app to get rooms, join tokens and the /ws relay.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import { checkLimits, DEFAULT_REST_RATE, DEFAULT_UPGRADE_RATE, type RequestRate } from './lib/limits.js'
 import { MAX_FRAME_BYTES } from './lib/protocol.js'
 import { registerScopedWebsocket } from './lib/scoped-websocket.js'
-import { validatorCompiler } from './lib/schemas.js'
 import auth, { type AuthOptions } from './plugins/auth.js'
 import core, { type SignallingCoreOptions } from './plugins/signalling.js'
 import { limitRequests } from './plugins/rate-limit.js'
@@ -13,6 +13,7 @@ import iceServers from './routes/ice-servers.js'
 import rooms from './routes/rooms.js'
 import tokens from './routes/tokens.js'
 import ws, { type WsRouteOptions } from './routes/ws.js'
+import { peerjsHttp, peerjsSocket, resolvePeerjsOptions, type PeerjsOptions } from './routes/peerjs.js'
 
 export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, WsRouteOptions {
   /** Prefix of the plugin's routes, e.g. '/signalling' (default: none). */
@@ -23,10 +24,15 @@ export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, W
    * are not counted there but per credential, under `authenticated` (default: no limit). `false` disables either.
    */
   requestRate?: { rest?: RequestRate | false, upgrades?: RequestRate | false, authenticated?: RequestRate | false }
+  /** An endpoint for unmodified PeerJS clients (off by default); `true` takes the defaults (see routes/peerjs.ts). */
+  peerjs?: PeerjsOptions | boolean
 }
 
 async function signalling (fastify: FastifyInstance, options: SignallingOptions): Promise<void> {
   checkLimits(options)
+  const peerjs = options.peerjs === undefined || options.peerjs === false
+    ? undefined
+    : { ...resolvePeerjsOptions(options.peerjs, options.jwtSecret), allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin }
   await fastify.register(auth, options)
   await fastify.register(core, options)
   // the host's own @fastify/websocket, registered before the plugin, serves the plugin's /ws as well
@@ -43,25 +49,27 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
   const upgrades = options.requestRate?.upgrades ?? DEFAULT_UPGRADE_RATE
   const authenticated = options.requestRate?.authenticated ?? false
   await fastify.register(async (scope) => {
-    scope.setValidatorCompiler(validatorCompiler)
+    scope.setValidatorCompiler(TypeBoxValidatorCompiler)
     scope.setErrorHandler(errorHandler)
     await scope.register(async (restScope) => {
       await limitRequests(restScope, { perAddress: rest, addressLimit: 'rest', perCredential: authenticated, isBackend: fastify.signallingAuth.isBackend })
       await restScope.register(rooms)
       await restScope.register(tokens)
       await restScope.register(iceServers)
+      if (peerjs !== undefined) await restScope.register(peerjsHttp, peerjs)
     })
     await scope.register(async (wsScope) => {
       if (!hostWebsocket) {
         // in this scope only, so that neither the REST routes nor the host's pay for its hooks; the host instance
         // carries its decorators, and a host registering @fastify/websocket after the plugin is told at once
-        const decorators = await registerScopedWebsocket(wsScope, `${wsScope.prefix}/ws`)
+        const decorators = await registerScopedWebsocket(wsScope, `${wsScope.prefix}/ws`, peerjs === undefined ? [] : [`${wsScope.prefix}${peerjs.path}/peerjs`])
         fastify.decorate('websocketServer', decorators.websocketServer)
         fastify.decorate('injectWS', decorators.injectWS)
       }
       await limitRequests(wsScope, { perAddress: upgrades, addressLimit: 'upgrade' })
       // only the route's own options: passing `prefix` again would apply it twice
       await wsScope.register(ws, { allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin })
+      if (peerjs !== undefined) await wsScope.register(peerjsSocket, peerjs)
     })
   }, { prefix: options.prefix ?? '' })
 }

@@ -1,5 +1,5 @@
 // The `signalling` decorator: rooms, tokens and kicks in code, the same operations the REST routes expose.
-import { randomFillSync } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { AuthOptions } from './auth.js'
@@ -61,31 +61,14 @@ export interface Signalling {
   readonly metrics: SignallingMetrics
 }
 
-/**
- * Token issuance for routes/tokens.ts, the route's schema having validated the body: the reply, at once when the
- * registry can tell at once that the room exists (the in-memory one can), so that the route answers without a
- * promise. Not part of the decorator's API.
- */
-export const kIssueValidatedToken: unique symbol = Symbol('signalling.issueValidatedToken')
-
 declare module 'fastify' {
   interface FastifyInstance {
     signalling: Signalling
-    [kIssueValidatedToken]: (roomId: string, body: TokenBody) => TokenReply | Promise<TokenReply>
   }
 }
 
-// generated ids are 128 random bits as 32 hex digits, cut from a pool refilled 256 ids at a time: a third of what
-// randomUUID() and removing its dashes cost per id
-const idPool = Buffer.alloc(16 * 256)
-let idOffset = idPool.length
-function randomId (): string {
-  if (idOffset === idPool.length) {
-    randomFillSync(idPool)
-    idOffset = 0
-  }
-  return idPool.toString('hex', idOffset, idOffset += 16)
-}
+/** Generated peer and room ids: a random UUID as 32 hex digits. */
+const randomId = (): string => randomUUID().replaceAll('-', '')
 
 async function signalling (fastify: FastifyInstance, options: SignallingCoreOptions): Promise<void> {
   let registry = options.registry ?? new MemoryRoomRegistry()
@@ -125,34 +108,12 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
   })
   const auth = fastify.signallingAuth
 
-  // issueToken's last `exp` (seconds) and its ISO form
-  let lastExp = Number.NaN
-  let lastExpiresAt = ''
-
   async function existing (roomId: string): Promise<Room> {
     const room = await registry.get(roomId)
     if (room === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
     return room
   }
 
-  function issueValidatedToken (roomId: string, body: TokenBody): TokenReply | Promise<TokenReply> {
-    assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
-    const exists = registry.exists?.(roomId) ?? registry.get(roomId).then((room) => room !== undefined)
-    return typeof exists === 'boolean' ? tokenIn(roomId, body, exists) : exists.then((found) => tokenIn(roomId, body, found))
-  }
-
-  function tokenIn (roomId: string, body: TokenBody, roomExists: boolean): TokenReply {
-    if (!roomExists) throw signallingError('ROOM_NOT_FOUND', roomId)
-    const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
-    // tokens issued in the same second with the same ttl share their expiry: format it once
-    if (claims.exp !== lastExp) {
-      lastExp = claims.exp
-      lastExpiresAt = new Date(claims.exp * 1000).toISOString()
-    }
-    return { token: auth.signJoinToken(claims), peerId: claims.sub, roomId, expiresAt: lastExpiresAt }
-  }
-
-  fastify.decorate(kIssueValidatedToken, issueValidatedToken)
   fastify.decorate('signalling', {
     relay,
     metrics,
@@ -180,7 +141,11 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
       await relay.closeRoom(roomId)
     },
     async issueToken (roomId, input = {}) {
-      return await issueValidatedToken(roomId, assertValid(TokenBody, input, 'token request'))
+      const body = assertValid(TokenBody, input, 'token request')
+      assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
+      await existing(roomId)
+      const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
+      return { token: auth.signJoinToken(claims), peerId: claims.sub, roomId, expiresAt: new Date(claims.exp * 1000).toISOString() }
     },
     async kick (roomId, peerId) {
       await relay.kick(roomId, peerId)
