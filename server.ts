@@ -46,6 +46,7 @@ try {
     resume: config.resume,
     drainTimeout: config.drainTimeout,
     allowedOrigins: config.allowedOrigins,
+    peerjs: config.peerjs,
     metrics: { token: config.metricsToken },
     https,
     logger: { level: config.logLevel }

@@ -1,6 +1,7 @@
 // Settings from the environment, checked once at startup with clear messages.
 import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
+import { PEERJS_PATH } from './compat/peerjs.js'
 import { IceConfigError, parseIceConfig, type IceConfig } from './ice-servers.js'
 import { MIN_SECRET_BYTES } from './join-token.js'
 import {
@@ -45,9 +46,30 @@ export interface ServerConfig {
   drainTimeout: number
   allowedOrigins?: string[]
   metricsToken?: string
+  /** The PeerJS endpoint, when PEERJS_MODE is `open` or `token`. */
+  peerjs?: { mode: 'open' | 'token', path: string, key: string, rooms: 'create' | 'existing', discovery: boolean }
   /** Names of the secrets generated because they were not set (development only). */
   generated: string[]
   env: Record<string, string | undefined>
+}
+
+function oneOf<T extends string> (env: Record<string, string | undefined>, name: string, fallback: T, values: readonly T[]): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be ${values.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got "${raw}"`)
+  return raw as T
+}
+
+/** PEERJS_*: the PeerJS endpoint, off unless PEERJS_MODE is set. */
+function peerjs (env: Record<string, string | undefined>): ServerConfig['peerjs'] {
+  const mode = oneOf(env, 'PEERJS_MODE', 'off', ['off', 'open', 'token'] as const)
+  const path = env.PEERJS_PATH === undefined || env.PEERJS_PATH === '' ? '/peerjs' : env.PEERJS_PATH
+  if (!PEERJS_PATH.test(path)) throw new ConfigError(`PEERJS_PATH must be a path such as /peerjs (not /, no trailing slash), got "${path}"`)
+  const key = env.PEERJS_KEY === undefined || env.PEERJS_KEY === '' ? 'peerjs' : env.PEERJS_KEY
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(key)) throw new ConfigError(`PEERJS_KEY names a room: 1 to 64 of A-Z a-z 0-9 _ -, got "${key}"`)
+  const rooms = oneOf(env, 'PEERJS_ROOMS', 'create', ['create', 'existing'] as const)
+  const discovery = oneOf(env, 'PEERJS_DISCOVERY', 'false', ['true', 'false'] as const) === 'true'
+  return mode === 'off' ? undefined : { mode, path, key, rooms, discovery }
 }
 
 function integer (env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
@@ -177,6 +199,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     drainTimeout: limit(env, 'DRAIN_TIMEOUT', 5000, RANGES.drainTimeout, 1000),
     allowedOrigins: env.ALLOWED_ORIGINS === undefined || env.ALLOWED_ORIGINS === '' ? undefined : env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     metricsToken: env.METRICS_TOKEN === '' ? undefined : env.METRICS_TOKEN,
+    peerjs: peerjs(env),
     redis: redisUrl === '' ? undefined : { url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? 'signalling:', nodeTtl: integer(env, 'REDIS_NODE_TTL', 10, 2, 3600) * 1000 },
     demo: env.DEMO === 'true' || (!production && env.DEMO !== 'false'),
     ice,

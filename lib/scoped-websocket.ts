@@ -15,10 +15,11 @@ function destroy (this: Duplex): void {
 }
 
 /**
- * Registers @fastify/websocket in `scope`, for upgrades to `path` (the `/ws` route, under any prefix). Returns what
+ * Registers @fastify/websocket in `scope`, for upgrades to `path` (the `/ws` route, under any prefix) and to the
+ * `others` (the compatible endpoints' sockets). Returns what
  * it decorated `scope` with, for the host instance to carry.
  */
-export async function registerScopedWebsocket (scope: FastifyInstance, path: string): Promise<Pick<FastifyInstance, 'websocketServer' | 'injectWS'>> {
+export async function registerScopedWebsocket (scope: FastifyInstance, path: string, others: readonly string[] = []): Promise<Pick<FastifyInstance, 'websocketServer' | 'injectWS'>> {
   const upgrades = new EventEmitter()
   await scope.register(websocket, {
     // compression stays off: it costs CPU and memory per socket for small JSON frames, and compressed
@@ -37,11 +38,12 @@ export async function registerScopedWebsocket (scope: FastifyInstance, path: str
     scope.routing(request, response)
   }
 
+  const paths = new Set([path, ...others])
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = request.url ?? ''
     const query = url.indexOf('?')
     // @fastify/websocket stops listening when the app starts to close; /ws then answers over HTTP (503 while draining)
-    if ((query < 0 ? url : url.slice(0, query)) === path && upgrades.listenerCount('upgrade') > 0) {
+    if (paths.has(query < 0 ? url : url.slice(0, query)) && upgrades.listenerCount('upgrade') > 0) {
       upgrades.emit('upgrade', request, socket, head)
     } else {
       answerOverHttp(request, socket)

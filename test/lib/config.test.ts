@@ -140,3 +140,17 @@ t.test('every value the environment accepts, the plugin accepts: the extremes of
   })
   for (const config of [highest, lowest]) t.doesNotThrow(() => checkLimits(config))
 })
+
+t.test('PEERJS_*: the PeerJS endpoint is off unless PEERJS_MODE is open or token; bad values name the setting', async (t) => {
+  t.equal(loadConfig({}).peerjs, undefined)
+  t.equal(loadConfig({ PEERJS_MODE: 'off', PEERJS_KEY: 'k' }).peerjs, undefined)
+  t.same(loadConfig({ PEERJS_MODE: 'open' }).peerjs, { mode: 'open', path: '/peerjs', key: 'peerjs', rooms: 'create', discovery: false })
+  t.same(loadConfig({ PEERJS_MODE: 'token', PEERJS_PATH: '/rtc/peer', PEERJS_KEY: 'lobby', PEERJS_ROOMS: 'existing', PEERJS_DISCOVERY: 'true' }).peerjs,
+    { mode: 'token', path: '/rtc/peer', key: 'lobby', rooms: 'existing', discovery: true })
+  t.throws(() => loadConfig({ PEERJS_MODE: 'on' }), { code: 'INVALID_CONFIG', message: 'PEERJS_MODE must be off, open or token, got "on"' })
+  t.throws(() => loadConfig({ PEERJS_PATH: '/' }), { code: 'INVALID_CONFIG', message: /^PEERJS_PATH must be a path/ })
+  t.throws(() => loadConfig({ PEERJS_PATH: '/peerjs/' }), { code: 'INVALID_CONFIG', message: /^PEERJS_PATH/ })
+  t.throws(() => loadConfig({ PEERJS_KEY: 'a key' }), { code: 'INVALID_CONFIG', message: /^PEERJS_KEY names a room/ })
+  t.throws(() => loadConfig({ PEERJS_ROOMS: 'any' }), { code: 'INVALID_CONFIG', message: 'PEERJS_ROOMS must be create or existing, got "any"' })
+  t.throws(() => loadConfig({ PEERJS_DISCOVERY: 'yes' }), { code: 'INVALID_CONFIG', message: 'PEERJS_DISCOVERY must be true or false, got "yes"' })
+})
