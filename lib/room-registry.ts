@@ -42,24 +42,6 @@ export interface RoomRegistry {
   /** Called after a room was deleted because it stayed empty for its `emptyTimeout`. */
   onExpired (listener: (roomId: string) => void): void
   close (): Promise<void>
-  /**
-   * Optional: the calls of a join and a leave answered at once, for a store that can (the in-memory one). A relay
-   * without a backplane then admits, joins and lets go of a peer within one turn of the event loop, with no promise
-   * and no microtask: at a few thousand joins a second, the awaits of the asynchronous calls cost more than the
-   * in-memory work they wait for. Its answers must be those the asynchronous calls give (the in-memory registry's
-   * asynchronous calls answer through it).
-   */
-  readonly immediate?: ImmediateRegistry
-}
-
-/** The same calls as `RoomRegistry`'s, answered at once; they throw where those reject. */
-export interface ImmediateRegistry {
-  get (roomId: string): Room | undefined
-  hasPeer (roomId: string, peerId: string): boolean
-  kickedAt (roomId: string, peerId: string): number | undefined
-  join (roomId: string, peer: PeerSummary, connection: string): JoinResult
-  peers (roomId: string): PeerSummary[]
-  leave (roomId: string, peerId: string, connection: string): boolean
 }
 
 interface MemoryRoom {
@@ -79,43 +61,6 @@ export class MemoryRoomRegistry implements RoomRegistry {
   readonly #rooms = new Map<string, MemoryRoom>()
   readonly #expiredListeners: Array<(roomId: string) => void> = []
   readonly #expiries = new DeadlineQueue<MemoryRoom>((room, ticket) => { this.#expire(room, ticket) })
-  readonly immediate: ImmediateRegistry = {
-    get: (roomId) => {
-      const room = this.#rooms.get(roomId)
-      return room === undefined ? undefined : toRoom(room)
-    },
-    hasPeer: (roomId, peerId) => this.#rooms.get(roomId)?.peers?.has(peerId) ?? false,
-    kickedAt: (roomId, peerId) => this.#rooms.get(roomId)?.kicks?.get(peerId),
-    join: (roomId, peer, connection) => {
-      const room = this.#rooms.get(roomId)
-      if (room === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
-      const previous = room.peers?.get(peer.peerId)
-      if (previous === undefined && (room.peers?.size ?? 0) >= room.record.maxPeers) throw signallingError('ROOM_FULL', roomId)
-      room.expiry = 0
-      room.peers ??= new Map()
-      // kept for the peer's stay: a literal, not a spread (a spread at a site that sees several shapes gives every
-      // result a shape of its own, a few hundred bytes each)
-      room.peers.set(peer.peerId, { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt, connection })
-      return previous === undefined ? JOINED : { outcome: 'replaced', replacedConnection: previous.connection }
-    },
-    peers: (roomId) => {
-      const peers = this.#rooms.get(roomId)?.peers
-      const list: PeerSummary[] = []
-      if (peers !== undefined) for (const { peerId, metadata, joinedAt } of peers.values()) list.push({ peerId, metadata, joinedAt })
-      return list
-    },
-    leave: (roomId, peerId, connection) => {
-      const room = this.#rooms.get(roomId)
-      if (room?.peers?.get(peerId)?.connection !== connection) return false
-      room.peers.delete(peerId)
-      if (room.peers.size === 0) {
-        room.peers = undefined
-        this.#scheduleExpiry(room, room.record.emptyTimeout)
-      }
-      return true
-    }
-  }
-
   async create (record: RoomRecord): Promise<Room> {
     if (this.#rooms.has(record.roomId)) throw signallingError('ROOM_EXISTS', record.roomId)
     const room: MemoryRoom = { record, peers: undefined, expiry: 0, kicks: undefined }
@@ -130,7 +75,8 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async get (roomId: string): Promise<Room | undefined> {
-    return this.immediate.get(roomId)
+    const room = this.#rooms.get(roomId)
+    return room === undefined ? undefined : toRoom(room)
   }
 
   async list (): Promise<Room[]> {
@@ -138,11 +84,14 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async peers (roomId: string): Promise<PeerSummary[]> {
-    return this.immediate.peers(roomId)
+    const peers = this.#rooms.get(roomId)?.peers
+    const list: PeerSummary[] = []
+    if (peers !== undefined) for (const { peerId, metadata, joinedAt } of peers.values()) list.push({ peerId, metadata, joinedAt })
+    return list
   }
 
   async hasPeer (roomId: string, peerId: string): Promise<boolean> {
-    return this.immediate.hasPeer(roomId, peerId)
+    return this.#rooms.get(roomId)?.peers?.has(peerId) ?? false
   }
 
   async delete (roomId: string): Promise<boolean> {
@@ -154,11 +103,26 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult> {
-    return this.immediate.join(roomId, peer, connection)
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) throw signallingError('ROOM_NOT_FOUND', roomId)
+    const previous = room.peers?.get(peer.peerId)
+    if (previous === undefined && (room.peers?.size ?? 0) >= room.record.maxPeers) throw signallingError('ROOM_FULL', roomId)
+    room.expiry = 0
+    room.peers ??= new Map()
+    // a literal, not a spread: a spread at a site that sees several shapes gives every result a shape of its own
+    room.peers.set(peer.peerId, { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt, connection })
+    return previous === undefined ? JOINED : { outcome: 'replaced', replacedConnection: previous.connection }
   }
 
   async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {
-    return this.immediate.leave(roomId, peerId, connection)
+    const room = this.#rooms.get(roomId)
+    if (room?.peers?.get(peerId)?.connection !== connection) return false
+    room.peers.delete(peerId)
+    if (room.peers.size === 0) {
+      room.peers = undefined
+      this.#scheduleExpiry(room, room.record.emptyTimeout)
+    }
+    return true
   }
 
   async recordKick (roomId: string, peerId: string, at: number): Promise<void> {
@@ -169,7 +133,7 @@ export class MemoryRoomRegistry implements RoomRegistry {
   }
 
   async kickedAt (roomId: string, peerId: string): Promise<number | undefined> {
-    return this.immediate.kickedAt(roomId, peerId)
+    return this.#rooms.get(roomId)?.kicks?.get(peerId)
   }
 
   onExpired (listener: (roomId: string) => void): void {

@@ -78,7 +78,7 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
       }
     },
     preValidation: (request, _reply, done) => {
-      let admitting: Promise<void> | undefined
+      let admitting: Promise<void>
       try {
         const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
         if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
@@ -87,14 +87,12 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         // read by the handler only, which runs only if the admission succeeds
         const admitted = request as Admitted
         admitted[kClaims] = claims
-        // the in-memory registry answers at once; a Redis one later
         admitting = app.signalling.relay.admit(claims)
       } catch (err) {
         done(err as Error)
         return
       }
-      if (admitting === undefined) done()
-      else admitting.then(() => { done() }, done)
+      admitting.then(() => { done() }, done)
     },
     // the last hook before the upgrade: the 101 answer waits in the socket for `welcome`, which an in-memory join
     // sends within the same turn of the event loop, and both leave in one write (see the handler)
@@ -122,9 +120,9 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
       for (const listener of inherited) socket.removeListener('error', listener)
       quietRedundantEnds(socket)
     } finally {
-      // an in-memory join has written `welcome` by now; a join that awaits (Redis, a hand-off) sends it later, and
-      // the 101 goes out alone
-      tcp?.uncork()
+      // after this turn's microtasks, in which an in-memory join writes `welcome`; a join that waits on Redis or a
+      // hand-off sends it later, and the 101 goes out alone
+      if (tcp !== undefined) setImmediate(() => tcp.uncork())
     }
   })
 }

@@ -278,11 +278,10 @@ if (RTCPeerConnection !== undefined) {
   t.test('a peer that joins again while its old connection is open: peer-left "replaced", then a new connection', async (t) => {
     // A registry that lost track of bob's first membership (as a shared registry can when its entries
     // expire), so the server announces bob's second join without a peer-left first.
-    // Its asynchronous join answers through its immediate one, which a relay without a backplane calls.
     const forgetful = new MemoryRoomRegistry()
-    const remember = forgetful.immediate.join
-    forgetful.immediate.join = (roomId, peer, connection): JoinResult => {
-      remember(roomId, peer, connection)
+    const remember = forgetful.join.bind(forgetful)
+    forgetful.join = async (roomId, peer, connection): Promise<JoinResult> => {
+      await remember(roomId, peer, connection)
       return { outcome: 'joined' }
     }
     const { server, roomId } = await setup(t, forgetful)

@@ -47,29 +47,30 @@ async function setup (t: Test, heartbeatInterval = 0): Promise<{ relay: Relay, r
   return { relay, registry, pair }
 }
 
-test('with the in-memory registry, welcome is sent and the peer registered before connect returns', async (t) => {
+test('with the in-memory registry, welcome is sent and the peer registered within the turn of connect', async (t) => {
   const { relay, registry, pair } = await setup(t)
-  t.equal(relay.admit(joinClaims('r1', 'alice', 60, {})), undefined, 'admitted at once: no promise')
+  await relay.admit(joinClaims('r1', 'alice', 60, {}))
   const { server, frames } = await pair()
   relay.connect(server, joinClaims('r1', 'alice', 60, {}))
-  // read before anything is awaited: an asynchronous join would not have seated the peer yet
-  t.equal(relay.localPeerCount, 1, 'seated within the call')
-  t.same(registry.immediate.peers('r1').map((p) => p.peerId), ['alice'], 'registered within the call')
+  // an immediate runs after every microtask of this turn: the in-memory join awaits nothing else
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(relay.localPeerCount, 1, 'seated within the turn')
+  t.same((await registry.peers('r1')).map((p) => p.peerId), ['alice'], 'registered')
   await until(() => frames.length > 0, 'welcome')
   t.match(JSON.parse(frames[0]!), { type: 'welcome', peerId: 'alice', roomId: 'r1', peers: [] })
 })
 
-test('admission refusals are thrown at once, with their codes', async (t) => {
+test('admission refusals are rejected with their codes', async (t) => {
   const { relay, registry } = await setup(t)
-  t.throws(() => relay.admit(joinClaims('nope', 'alice', 60, {})), { code: 'ROOM_NOT_FOUND' })
+  await t.rejects(relay.admit(joinClaims('nope', 'alice', 60, {})), { code: 'ROOM_NOT_FOUND' })
   const early = joinClaims('r1', 'alice', 60, {}, Date.parse(ROOM.createdAt) - 60_000)
-  t.throws(() => relay.admit(early), { code: 'UNAUTHORIZED' }, 'a token from before the room was created')
+  await t.rejects(relay.admit(early), { code: 'UNAUTHORIZED' }, 'a token from before the room was created')
   await registry.create({ ...ROOM, roomId: 'small', maxPeers: 1 })
   await registry.join('small', { peerId: 'bob', metadata: {}, joinedAt: new Date().toISOString() }, 'c1')
-  t.throws(() => relay.admit(joinClaims('small', 'alice', 60, {})), { code: 'ROOM_FULL' })
-  t.equal(relay.admit(joinClaims('small', 'bob', 60, {})), undefined, 'the peer already in a full room may come back')
+  await t.rejects(relay.admit(joinClaims('small', 'alice', 60, {})), { code: 'ROOM_FULL' })
+  await t.resolves(relay.admit(joinClaims('small', 'bob', 60, {})), 'the peer already in a full room may come back')
   await registry.recordKick('r1', 'carol', Math.floor(Date.now() / 1000))
-  t.throws(() => relay.admit(joinClaims('r1', 'carol', 60, {}, Date.now() - 5000)), { code: 'UNAUTHORIZED' }, 'a token of a kicked peer')
+  await t.rejects(relay.admit(joinClaims('r1', 'carol', 60, {}, Date.now() - 5000)), { code: 'UNAUTHORIZED' }, 'a token of a kicked peer')
 })
 
 test('a join that fails in the registry tells the client why and leaves no room behind', async (t) => {
@@ -90,6 +91,7 @@ test('a socket handed over already closed leaves no peer behind', async (t) => {
   client.close()
   await once(server, 'close')
   relay.connect(server, joinClaims('r1', 'alice', 60, {}))
+  await new Promise((resolve) => setImmediate(resolve))
   t.same(await registry.peers('r1'), [], 'the registry does not hold the peer')
   t.equal(relay.localPeerCount, 0, 'nor does the relay')
   t.equal(relay.localRoomCount, 0, 'nor a room for it')
@@ -105,7 +107,7 @@ test('a peer that leaves is removed from the registry at once, and the others ar
   const closed = once(b.client, 'close')
   b.client.send(JSON.stringify({ type: 'leave' }))
   await until(() => a.frames.length >= 3, "alice's presence messages")
-  t.same(registry.immediate.peers('r1').map((p) => p.peerId), ['alice'], 'bob is out of the registry once alice hears of it')
+  t.same((await registry.peers('r1')).map((p) => p.peerId), ['alice'], 'bob is out of the registry once alice hears of it')
   t.equal((await closed)[0], 1000, "bob's socket closed normally")
   const types = a.frames.map((f) => JSON.parse(f) as { type: string, peerId?: string, reason?: string })
   t.match(types.map((m) => m.type), ['welcome', 'peer-joined', 'peer-left'])
