@@ -8,7 +8,7 @@ import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
-import { MAX_FRAME_BYTES } from './protocol.js'
+import { MAX_FRAME_BYTES } from '../lib/protocol.js'
 
 function destroy (this: Duplex): void {
   this.destroy()
