@@ -1,7 +1,6 @@
-// Many timeouts on one timer: the in-memory registry keeps a pending expiry per room, and a Node `Timeout` with its
-// callback's closure took 310 B of heap per room, 40 % of an empty room's. A room's timeout is one of a few durations,
-// and timeouts of one duration come due in the order they were set, so each duration keeps a first-in, first-out
-// lane of plain arrays (16 B an entry) and one timer waits for the earliest head of all lanes.
+// Many timeouts on one timer, for the in-memory registry's pending expiry per room (a `Timeout` per room is a large
+// share of an empty room's memory). Timeouts of one duration come due in the order they were set, so each duration
+// keeps a first-in, first-out lane of plain arrays, and one timer waits for the earliest head of all lanes.
 import { performance } from 'node:perf_hooks'
 
 /** Entries of one duration, oldest first, in three arrays side by side; `head` is the first entry not yet due. */

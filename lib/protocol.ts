@@ -31,10 +31,7 @@ export function isEmptyPlainObject (value: object): boolean {
   return true
 }
 
-/**
- * Empty metadata as the server keeps it: one frozen object for all, where each `{}` (from a token's claims, from a
- * room's defaults) took 56 B of heap per peer and per room for good. Metadata is only read and serialised.
- */
+/** Empty metadata as the server keeps it: one frozen object for all peers and rooms (metadata is only read and serialised). */
 export const NO_METADATA: Record<string, unknown> = Object.freeze({})
 
 /** `metadata` to keep: the shared NO_METADATA when there is none or it is empty. */

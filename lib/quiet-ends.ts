@@ -14,8 +14,8 @@ interface Endable {
 /**
  * For each prototype of the streams quieted, one object between it and them whose `end` returns at once for `end()`
  * with nothing to write and no callback, on a stream already ending and not corked: Node's own `end()` would only
- * build that error there. The streams change prototype rather than get an `end` of their own: an own property took
- * 55 more bytes of heap per idle peer; the new prototype takes none, and the streams of one class share it.
+ * build that error there. The streams change prototype rather than get an `end` of their own, which would cost memory
+ * per idle peer.
  */
 const quietPrototypes = new WeakMap<object, object>()
 

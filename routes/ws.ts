@@ -8,11 +8,7 @@ import { quietRedundantEnds } from '../lib/quiet-ends.js'
 import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
 
-/**
- * Where preValidation leaves the claims of an admitted token for the handler: a request decoration of the route's
- * scope, which every request of it is constructed with (a WeakMap entry cost each upgrade an ephemeron and its
- * write barrier).
- */
+/** Where preValidation leaves the claims of an admitted token for the handler: a request decoration of the route's scope. */
 const kClaims = Symbol('signalling.claims')
 type Admitted = FastifyRequest & { [kClaims]: JoinClaims | null }
 
@@ -67,7 +63,6 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
       }
     },
-    // callback style: an async hook costs a promise and a microtask per upgrade
     // cross-site WebSocket hijacking: a page of another origin must not open sockets with a user's token
     onRequest: (request, _reply, done) => {
       const origin = request.headers.origin
@@ -77,22 +72,14 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         done()
       }
     },
-    preValidation: (request, _reply, done) => {
-      let admitting: Promise<void>
-      try {
-        const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
-        if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
-          throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
-        }
-        // read by the handler only, which runs only if the admission succeeds
-        const admitted = request as Admitted
-        admitted[kClaims] = claims
-        admitting = app.signalling.relay.admit(claims)
-      } catch (err) {
-        done(err as Error)
-        return
+    preValidation: async (request) => {
+      const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
+      if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {
+        throw signallingError('UNAUTHORIZED', 'a resume token only resumes: send lastSeq')
       }
-      admitting.then(() => { done() }, done)
+      // read by the handler only, which runs only if the admission succeeds
+      ;(request as Admitted)[kClaims] = claims
+      await app.signalling.relay.admit(claims)
     },
     // the last hook before the upgrade: the 101 answer waits in the socket for `welcome`, which an in-memory join
     // sends within the same turn of the event loop, and both leave in one write (see the handler)
@@ -105,10 +92,8 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
       if (error.code === 'ROOM_FULL') app.signalling.metrics.refused('room_full')
     }
   }, (socket, request) => {
-    // @fastify/websocket's own error listener closes over the request and the reply for the socket's whole
-    // life (a few KiB per idle peer); the relay attaches its own, which logs and lets ws close the socket.
-    // It goes once the relay's is on: removing an event's only listener deletes a key of the socket's listener
-    // table, which turns that table into a dictionary (a few hundred bytes per peer)
+    // @fastify/websocket's own error listener holds the request and the reply for the socket's whole life; it goes
+    // once the relay's is on (removing an event's only listener would turn the socket's listener table into a dictionary)
     const inherited = socket.listeners('error') as Array<(err: Error) => void>
     const tcp = tcpOf(request)
     try {
