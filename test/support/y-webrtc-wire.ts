@@ -1,4 +1,5 @@
 // A raw `ws` client of the y-webrtc endpoint, for wire-level tests: it queues the frames it receives.
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
@@ -7,9 +8,16 @@ export class YWebrtcWire {
   readonly frames: any[] = []
   readonly closed: Promise<{ code: number, reason: string }>
   pings = 0
+  /** The probes of `subscribe` are kept out of `frames`: this one is awaited. */
+  #probe: { id: string, seen: () => void } | undefined
 
   private constructor (readonly socket: WebSocket) {
-    socket.on('message', (data) => { this.frames.push(JSON.parse(data.toString())) })
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString())
+      const probe = frame.type === 'publish' ? frame.data?.probe : undefined
+      if (probe === undefined) return this.frames.push(frame)
+      if (this.#probe !== undefined && probe === this.#probe.id) this.#probe.seen()
+    })
     socket.on('ping', () => { this.pings++ })
     this.closed = new Promise((resolve) => {
       socket.on('close', (code, reason) => { resolve({ code, reason: reason.toString() }) })
@@ -46,15 +54,15 @@ export class YWebrtcWire {
     await this.next('pong')
   }
 
-  /** Subscribes and waits until the server holds the subscription (its echo of a publish to the topic came back). */
+  /**
+   * Subscribes and waits until the server holds the subscription: the echo of a publish to the topic came back. Every
+   * subscriber of the topic drops such probes.
+   */
   async subscribe (topic: string): Promise<void> {
+    const id = randomUUID()
+    const seen = new Promise<void>((resolve) => { this.#probe = { id, seen: resolve } })
     this.send({ type: 'subscribe', topics: [topic] })
-    this.send({ type: 'publish', topic, data: { type: 'probe' } })
-    for (;;) {
-      const frame = await this.next('publish')
-      if (frame.topic === topic && frame.data?.type === 'probe') return
-      this.frames.unshift(frame)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
+    this.send({ type: 'publish', topic, data: { probe: id } })
+    await seen
   }
 }
