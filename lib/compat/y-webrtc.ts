@@ -92,6 +92,8 @@ interface Topic {
   readonly others: Set<string>
   /** Publishes made before `welcome`; undefined once it came. */
   early: Array<Record<string, unknown>> | undefined
+  /** Set when the relay answered `error`: it answers a refused frame within the call that hands it over. */
+  refused: boolean
 }
 
 export class YWebrtcConnection {
@@ -175,6 +177,7 @@ export class YWebrtcConnection {
       name,
       others: new Set(),
       early: [],
+      refused: false,
       relaySocket: new RelaySocket({
         frame: (text) => { this.#fromRelay(topic, text) },
         closed: (code) => { this.#closedByRelay(topic, code) },
@@ -217,9 +220,10 @@ export class YWebrtcConnection {
 
   /** To the other subscribers through the relay, and back to the sender, as the reference sends to every subscriber. */
   #toRelay (topic: Topic, message: Record<string, unknown>): void {
+    topic.refused = false
     topic.relaySocket.receive(JSON.stringify({ type: 'message', data: message }))
-    // the relay may have ended the session on this frame (its rate or size limit)
-    if (this.topics.get(topic.name) === topic) this.#handlers.send(publishFrame(topic, message))
+    // no echo of a publish the relay refused (its rate limit), or ended the session on
+    if (!topic.refused && this.topics.get(topic.name) === topic) this.#handlers.send(publishFrame(topic, message))
   }
 
   #fromRelay (topic: Topic, text: string): void {
@@ -252,6 +256,7 @@ export class YWebrtcConnection {
         // a y-webrtc peer's publish is relayed whole; anything else (a /ws peer's message, the backend's) comes as its `data`
         return this.#handlers.send(publishFrame(topic, isPlainObject(message.data) ? message.data : { data: message.data }))
       case 'error':
+        topic.refused = true
         return this.#handlers.send(errorFrame(message.code ?? 'INTERNAL_ERROR', message.message ?? 'error', topic.name))
       default:
         // pongs, room-closed (the close follows), ice-servers and the relay types of /ws peers have no y-webrtc form
