@@ -1,5 +1,6 @@
 // The y-webrtc protocol (y-webrtc 10's client and its `bin/server.js`) translated to the relay's: a topic is a room,
 // and each topic a connection subscribes to is one session of the relay, served through a RelaySocket.
+import { errorMessage, type ErrorCode } from '../errors.js'
 import { ID_PATTERN, MAX_FRAME_BYTES } from '../protocol.js'
 import { RelaySocket } from '../relay-socket.js'
 import type { WebSocket } from 'ws'
@@ -91,7 +92,7 @@ interface Topic {
   /** The other peers of the room, from `welcome` and presence: with this connection, the reference's `clients`. */
   readonly others: Set<string>
   /** Publishes made before `welcome`; undefined once it came. */
-  early: Array<Record<string, unknown>> | undefined
+  early: string[] | undefined
   /** Set when the relay answered `error`: it answers a refused frame within the call that hands it over. */
   refused: boolean
 }
@@ -113,6 +114,15 @@ export class YWebrtcConnection {
 
   /** A frame from the client. Never throws: a bad frame is answered `error`, delivered to nobody. */
   fromClient (data: Buffer, isBinary: boolean): void {
+    try {
+      this.#fromClient(data, isBinary)
+    } catch {
+      // a listener must never throw: ws would stop reading the socket, and the process see an uncaught exception
+      this.#refuse('INTERNAL_ERROR', 'message not handled')
+    }
+  }
+
+  #fromClient (data: Buffer, isBinary: boolean): void {
     if (this.#ended) return
     this.alive = true
     if (isBinary) return this.#refuse('INVALID_MESSAGE', 'binary frames are not part of the protocol')
@@ -210,20 +220,32 @@ export class YWebrtcConnection {
     const topic = this.topics.get(name)
     // the reference delivers a publish to a topic's subscribers whoever sends it; here only a peer of the room may
     if (topic === undefined) return this.#refuse('INVALID_MESSAGE', 'subscribe to the topic before publishing to it', name)
+    // the reference sets `clients` on the message itself
+    delete message.clients
+    let body: string
+    try {
+      body = JSON.stringify(message)
+    } catch {
+      // JSON.parse reads nesting that JSON.stringify cannot write back (RangeError): no client of y-webrtc sends it
+      return this.#refuse('INVALID_MESSAGE', 'nested too deeply', name)
+    }
     if (topic.early !== undefined) {
       if (topic.early.length >= EARLY_PUBLISHES) return this.#refuse('RATE_LIMITED', `at most ${EARLY_PUBLISHES} publishes before the subscription is done`, name)
-      topic.early.push(message)
+      topic.early.push(body)
       return
     }
-    this.#toRelay(topic, message)
+    this.#toRelay(topic, body)
   }
 
-  /** To the other subscribers through the relay, and back to the sender, as the reference sends to every subscriber. */
-  #toRelay (topic: Topic, message: Record<string, unknown>): void {
+  /**
+   * To the other subscribers through the relay, and back to the sender, as the reference sends to every subscriber.
+   * `body` is the publish as JSON text, an object with `type` and `topic` and without `clients`.
+   */
+  #toRelay (topic: Topic, body: string): void {
     topic.refused = false
-    topic.relaySocket.receive(JSON.stringify({ type: 'message', data: message }))
+    topic.relaySocket.receive(`{"type":"message","data":${body}}`)
     // no echo of a publish the relay refused (its rate limit), or ended the session on
-    if (!topic.refused && this.topics.get(topic.name) === topic) this.#handlers.send(publishFrame(topic, message))
+    if (!topic.refused && this.topics.get(topic.name) === topic) this.#handlers.send(`${body.slice(0, -1)},"clients":${topic.others.size + 1}}`)
   }
 
   #fromRelay (topic: Topic, text: string): void {
@@ -252,9 +274,17 @@ export class YWebrtcConnection {
       case 'peer-left':
         topic.others.delete(message.peerId!)
         return
-      case 'message':
+      case 'message': {
         // a y-webrtc peer's publish is relayed whole; anything else (a /ws peer's message, the backend's) comes as its `data`
-        return this.#handlers.send(publishFrame(topic, isPlainObject(message.data) ? message.data : { data: message.data }))
+        let frame: string
+        try {
+          frame = publishFrame(topic, isPlainObject(message.data) ? message.data : { data: message.data })
+        } catch {
+          // nested deeper than JSON.stringify can write: only a /ws peer can send it, and no y-webrtc client reads it
+          return
+        }
+        return this.#handlers.send(frame)
+      }
       case 'error':
         topic.refused = true
         return this.#handlers.send(errorFrame(message.code ?? 'INTERNAL_ERROR', message.message ?? 'error', topic.name))
@@ -268,15 +298,17 @@ export class YWebrtcConnection {
     this.topics.delete(topic.name)
     if (this.#ended) return
     const reason = CLOSE_REASONS[code]
-    if (reason !== undefined) this.#handlers.send(errorFrame(reason.code, reason.message, topic.name))
+    // a join the relay refused was told already, by its `error`
+    const told = topic.early !== undefined && topic.refused
+    if (reason !== undefined && !told) this.#handlers.send(errorFrame(reason.code, reason.message, topic.name))
     if (CONNECTION_ENDING.has(code)) {
       this.#handlers.close(code, reason?.code ?? '')
       this.end()
     }
   }
 
-  #refuse (code: string, detail: string, topic?: string): void {
-    this.#handlers.send(errorFrame(code, `${code === 'UNKNOWN_TYPE' ? 'Unknown message type' : code === 'RATE_LIMITED' ? 'Rate limited' : 'Invalid message'}: ${detail}`, topic))
+  #refuse (code: ErrorCode, detail: string, topic?: string): void {
+    this.#handlers.send(errorFrame(code, errorMessage(code, detail), topic))
   }
 }
 
