@@ -158,7 +158,13 @@ export const yWebrtcSocket: FastifyPluginAsyncTypebox<ResolvedYWebrtcOptions> = 
         if (claims !== undefined && topic !== claims.room) throw signallingError('UNAUTHORIZED', `the join token allows topic ${claims.room} alone`)
         // a fresh check: the room may have filled, or the peer been kicked, since the upgrade
         const admitted = claims ?? joinClaims(topic, peerId, 3600, {})
-        await admit(admitted)
+        try {
+          await admit(admitted)
+        } catch (err) {
+          if (isSignallingError(err)) throw err
+          request.log.error({ err, roomId: topic }, 'y-webrtc subscription failed')
+          throw signallingError('INTERNAL_ERROR', 'subscribe failed')
+        }
         relay.connect(relaySocket, admitted)
       }
     })

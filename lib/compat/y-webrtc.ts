@@ -1,6 +1,6 @@
 // The y-webrtc protocol (y-webrtc 10's client and its `bin/server.js`) translated to the relay's: a topic is a room,
 // and each topic a connection subscribes to is one session of the relay, served through a RelaySocket.
-import { errorMessage, type ErrorCode } from '../errors.js'
+import { errorMessage, isSignallingError, type ErrorCode } from '../errors.js'
 import { ID_PATTERN, MAX_FRAME_BYTES } from '../protocol.js'
 import { RelaySocket } from '../relay-socket.js'
 import type { WebSocket } from 'ws'
@@ -52,8 +52,8 @@ export interface ConnectionHandlers {
   /** Bytes not yet written to the client. */
   bufferedAmount?: () => number
   /**
-   * Admits the connection to `topic`'s room and hands `socket` to the relay; rejects with a typed error (its `code`
-   * and `message` are told to the client) when it may not subscribe.
+   * Admits the connection to `topic`'s room and hands `socket` to the relay; rejects with a signalling error (its
+   * `code` and `message` are told to the client) when it may not subscribe.
    */
   subscribe: (topic: string, peerId: string, socket: WebSocket) => Promise<void>
 }
@@ -199,8 +199,9 @@ export class YWebrtcConnection {
       if (this.topics.get(name) !== topic) return
       this.topics.delete(name)
       topic.relaySocket.end(1000)
-      const { code, message } = err as { code?: unknown, message?: unknown }
-      this.#handlers.send(errorFrame(typeof code === 'string' ? code : 'INTERNAL_ERROR', typeof message === 'string' ? message : 'subscribe failed', name))
+      // only our own errors are told as they are; anything else might say more than the client should know
+      const known = isSignallingError(err)
+      this.#handlers.send(errorFrame(known ? err.code : 'INTERNAL_ERROR', known ? err.message : errorMessage('INTERNAL_ERROR', 'subscribe failed'), name))
     })
   }
 
