@@ -36,6 +36,9 @@ if (wrtc !== undefined) {
     const room = await s.app.signalling.room('notes')
     t.equal(room.peerCount, 2, 'both providers are peers of the topic\'s room')
     t.same([a.state.errors, b.state.errors], [[], []])
+    // the signalling (announce, offer, answer, candidates) went through the relay; the document over the data channel
+    const metrics = await (await fetch(`${s.baseUrl}/metrics`)).text()
+    t.ok(Number(/signalling_messages_relayed_total\{type="message"\} (\d+)/.exec(metrics)?.[1] ?? 0) >= 3, 'the providers\' signalling was relayed')
   })
 
   t.test('token mode: providers with tokens for the room converge; a token for another room is refused', async (t) => {
