@@ -14,6 +14,7 @@ import rooms from './routes/rooms.js'
 import tokens from './routes/tokens.js'
 import ws, { type WsRouteOptions } from './routes/ws.js'
 import { peerjsHttp, peerjsSocket, resolvePeerjsOptions, type PeerjsOptions } from './routes/peerjs.js'
+import { resolveYWebrtcOptions, yWebrtcSocket, type YWebrtcOptions } from './routes/y-webrtc.js'
 
 export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, WsRouteOptions {
   /** Prefix of the plugin's routes, e.g. '/signalling' (default: none). */
@@ -26,6 +27,8 @@ export interface SignallingOptions extends AuthOptions, SignallingCoreOptions, W
   requestRate?: { rest?: RequestRate | false, upgrades?: RequestRate | false, authenticated?: RequestRate | false }
   /** An endpoint for unmodified PeerJS clients (off by default); `true` takes the defaults (see routes/peerjs.ts). */
   peerjs?: PeerjsOptions | boolean
+  /** An endpoint for unmodified y-webrtc clients (off by default); `true` takes the defaults (see routes/y-webrtc.ts). */
+  yWebrtc?: YWebrtcOptions | boolean
 }
 
 async function signalling (fastify: FastifyInstance, options: SignallingOptions): Promise<void> {
@@ -33,6 +36,9 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
   const peerjs = options.peerjs === undefined || options.peerjs === false
     ? undefined
     : { ...resolvePeerjsOptions(options.peerjs, options.jwtSecret), allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin }
+  const yWebrtc = options.yWebrtc === undefined || options.yWebrtc === false
+    ? undefined
+    : { ...resolveYWebrtcOptions(options.yWebrtc), allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin }
   await fastify.register(auth, options)
   await fastify.register(core, options)
   // the host's own @fastify/websocket, registered before the plugin, serves the plugin's /ws as well
@@ -62,7 +68,11 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
       if (!hostWebsocket) {
         // in this scope only, so that neither the REST routes nor the host's pay for its hooks; the host instance
         // carries its decorators, and a host registering @fastify/websocket after the plugin is told at once
-        const decorators = await registerScopedWebsocket(wsScope, `${wsScope.prefix}/ws`, peerjs === undefined ? [] : [`${wsScope.prefix}${peerjs.path}/peerjs`])
+        const others = [
+          ...(peerjs === undefined ? [] : [`${wsScope.prefix}${peerjs.path}/peerjs`]),
+          ...(yWebrtc === undefined ? [] : [`${wsScope.prefix}${yWebrtc.path}`])
+        ]
+        const decorators = await registerScopedWebsocket(wsScope, `${wsScope.prefix}/ws`, others)
         fastify.decorate('websocketServer', decorators.websocketServer)
         fastify.decorate('injectWS', decorators.injectWS)
       }
@@ -70,6 +80,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
       // only the route's own options: passing `prefix` again would apply it twice
       await wsScope.register(ws, { allowedOrigins: options.allowedOrigins, requireOrigin: options.requireOrigin })
       if (peerjs !== undefined) await wsScope.register(peerjsSocket, peerjs)
+      if (yWebrtc !== undefined) await wsScope.register(yWebrtcSocket, yWebrtc)
     })
   }, { prefix: options.prefix ?? '' })
 }

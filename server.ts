@@ -47,6 +47,7 @@ try {
     drainTimeout: config.drainTimeout,
     allowedOrigins: config.allowedOrigins,
     peerjs: config.peerjs,
+    yWebrtc: config.yWebrtc,
     metrics: { token: config.metricsToken },
     https,
     logger: { level: config.logLevel }

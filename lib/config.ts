@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { PEERJS_PATH } from './compat/peerjs.js'
+import { Y_WEBRTC_PATH } from './compat/y-webrtc.js'
 import { IceConfigError, parseIceConfig, type IceConfig } from './ice-servers.js'
 import { MIN_SECRET_BYTES } from './join-token.js'
 import {
@@ -48,6 +49,8 @@ export interface ServerConfig {
   metricsToken?: string
   /** The PeerJS endpoint, when PEERJS_MODE is `open` or `token`. */
   peerjs?: { mode: 'open' | 'token', path: string, key: string, rooms: 'create' | 'existing', discovery: boolean }
+  /** The y-webrtc endpoint, when Y_WEBRTC_MODE is `open` or `token`. */
+  yWebrtc?: { mode: 'open' | 'token', path: string, rooms: 'create' | 'existing' }
   /** Names of the secrets generated because they were not set (development only). */
   generated: string[]
   env: Record<string, string | undefined>
@@ -70,6 +73,20 @@ function peerjs (env: Record<string, string | undefined>): ServerConfig['peerjs'
   const rooms = oneOf(env, 'PEERJS_ROOMS', 'create', ['create', 'existing'] as const)
   const discovery = oneOf(env, 'PEERJS_DISCOVERY', 'false', ['true', 'false'] as const) === 'true'
   return mode === 'off' ? undefined : { mode, path, key, rooms, discovery }
+}
+
+/** Y_WEBRTC_*: the y-webrtc endpoint, off unless Y_WEBRTC_MODE is set. */
+function yWebrtc (env: Record<string, string | undefined>, peerjsConfig: ServerConfig['peerjs']): ServerConfig['yWebrtc'] {
+  const mode = oneOf(env, 'Y_WEBRTC_MODE', 'off', ['off', 'open', 'token'] as const)
+  const path = env.Y_WEBRTC_PATH === undefined || env.Y_WEBRTC_PATH === '' ? '/yjs' : env.Y_WEBRTC_PATH
+  if (!Y_WEBRTC_PATH.test(path)) throw new ConfigError(`Y_WEBRTC_PATH must be a path such as /yjs (not /, no trailing slash), got "${path}"`)
+  const rooms = oneOf(env, 'Y_WEBRTC_ROOMS', 'create', ['create', 'existing'] as const)
+  if (mode === 'off') return undefined
+  // the other sockets' paths
+  if (path === '/ws' || (peerjsConfig !== undefined && path === `${peerjsConfig.path}/peerjs`)) {
+    throw new ConfigError(`Y_WEBRTC_PATH must differ from the other WebSocket paths (/ws, PEERJS_PATH/peerjs), got "${path}"`)
+  }
+  return { mode, path, rooms }
 }
 
 function integer (env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
@@ -170,6 +187,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
   if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`)
   const timeWindow = limit(env, 'RATE_LIMIT_WINDOW', DEFAULT_REST_RATE.timeWindow, RANGES['requestRate.*.timeWindow'], 1000)
   const perSecond = integer(env, 'PEER_MESSAGE_RATE', DEFAULT_MESSAGE_RATE.perSecond, 0, RANGES['messageRate.perSecond'].max)
+  const peerjsConfig = peerjs(env)
   const messageRate = {
     perSecond,
     burst: limit(env, 'PEER_MESSAGE_BURST', DEFAULT_MESSAGE_RATE.burst, RANGES['messageRate.burst']),
@@ -199,7 +217,8 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     drainTimeout: limit(env, 'DRAIN_TIMEOUT', 5000, RANGES.drainTimeout, 1000),
     allowedOrigins: env.ALLOWED_ORIGINS === undefined || env.ALLOWED_ORIGINS === '' ? undefined : env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     metricsToken: env.METRICS_TOKEN === '' ? undefined : env.METRICS_TOKEN,
-    peerjs: peerjs(env),
+    peerjs: peerjsConfig,
+    yWebrtc: yWebrtc(env, peerjsConfig),
     redis: redisUrl === '' ? undefined : { url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? 'signalling:', nodeTtl: integer(env, 'REDIS_NODE_TTL', 10, 2, 3600) * 1000 },
     demo: env.DEMO === 'true' || (!production && env.DEMO !== 'false'),
     ice,

@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { validate } from '@readme/openapi-parser'
 import { parse } from 'yaml'
-import { generateOpenapiYaml } from '../scripts/openapi-yaml.js'
+import { DOCUMENTED_OPTIONS, generateOpenapiYaml } from '../scripts/openapi-yaml.js'
 import { buildTestApp } from './helper.js'
 
 const committedPath = new URL('../openapi.yaml', import.meta.url)
@@ -29,11 +29,14 @@ t.test('it documents every REST route, the /ws upgrade and the WebSocket message
   for (const name of ['ClientOfferMessage', 'ClientMessageMessage', 'ClientLeaveMessage', 'ServerWelcomeMessage', 'ServerPeerLeftMessage', 'ServerErrorMessage', 'ServerRoomClosedMessage']) {
     t.ok(doc.components.schemas[name], `${name} is a component`)
   }
+  t.ok(doc.paths['/peerjs/peerjs'].get, 'the PeerJS upgrade')
+  t.same(Object.keys(doc.paths['/yjs'].get.responses).sort(), ['101', '401', '403', '404', '429', '503'], 'the y-webrtc upgrade')
+  t.same(doc.paths['/yjs'].get.tags, ['y-webrtc'])
   t.same(doc.paths['/rooms'].post.responses['409'].content['application/json'].schema.properties.code.anyOf.length > 5, true)
 })
 
 t.test('the document is served at /openapi.json and the UI at /docs', async (t) => {
-  const app = await buildTestApp(t)
+  const app = await buildTestApp(t, DOCUMENTED_OPTIONS)
   const json = await app.inject({ url: '/openapi.json' })
   t.equal(json.statusCode, 200)
   t.same(json.json(), parse(await readFile(committedPath, 'utf8')))

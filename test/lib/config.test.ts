@@ -154,3 +154,18 @@ t.test('PEERJS_*: the PeerJS endpoint is off unless PEERJS_MODE is open or token
   t.throws(() => loadConfig({ PEERJS_ROOMS: 'any' }), { code: 'INVALID_CONFIG', message: 'PEERJS_ROOMS must be create or existing, got "any"' })
   t.throws(() => loadConfig({ PEERJS_DISCOVERY: 'yes' }), { code: 'INVALID_CONFIG', message: 'PEERJS_DISCOVERY must be true or false, got "yes"' })
 })
+
+t.test('Y_WEBRTC_*: the y-webrtc endpoint is off unless Y_WEBRTC_MODE is open or token; bad values name the setting', async (t) => {
+  t.equal(loadConfig({}).yWebrtc, undefined)
+  t.equal(loadConfig({ Y_WEBRTC_MODE: 'off', Y_WEBRTC_PATH: '/collab' }).yWebrtc, undefined)
+  t.same(loadConfig({ Y_WEBRTC_MODE: 'open' }).yWebrtc, { mode: 'open', path: '/yjs', rooms: 'create' })
+  t.same(loadConfig({ Y_WEBRTC_MODE: 'token', Y_WEBRTC_PATH: '/collab/signal', Y_WEBRTC_ROOMS: 'existing' }).yWebrtc,
+    { mode: 'token', path: '/collab/signal', rooms: 'existing' })
+  t.throws(() => loadConfig({ Y_WEBRTC_MODE: 'yes' }), { code: 'INVALID_CONFIG', message: 'Y_WEBRTC_MODE must be off, open or token, got "yes"' })
+  t.throws(() => loadConfig({ Y_WEBRTC_PATH: '/' }), { code: 'INVALID_CONFIG', message: /^Y_WEBRTC_PATH must be a path/ })
+  t.throws(() => loadConfig({ Y_WEBRTC_PATH: 'yjs' }), { code: 'INVALID_CONFIG', message: /^Y_WEBRTC_PATH must be a path/ })
+  t.throws(() => loadConfig({ Y_WEBRTC_PATH: '/yjs/' }), { code: 'INVALID_CONFIG', message: /^Y_WEBRTC_PATH/ })
+  t.throws(() => loadConfig({ Y_WEBRTC_ROOMS: 'some' }), { code: 'INVALID_CONFIG', message: 'Y_WEBRTC_ROOMS must be create or existing, got "some"' })
+  t.throws(() => loadConfig({ Y_WEBRTC_MODE: 'open', Y_WEBRTC_PATH: '/ws' }), { code: 'INVALID_CONFIG', message: /^Y_WEBRTC_PATH must differ/ })
+  t.throws(() => loadConfig({ Y_WEBRTC_MODE: 'open', Y_WEBRTC_PATH: '/peerjs/peerjs', PEERJS_MODE: 'open' }), { code: 'INVALID_CONFIG', message: /^Y_WEBRTC_PATH must differ/ })
+})
