@@ -38,6 +38,13 @@ export async function registerScopedWebsocket (scope: FastifyInstance, path: str
     scope.routing(request, response)
   }
 
+  // an upgrade answered over HTTP (401, 429, ...) ends its connection: @fastify/websocket destroys the socket after
+  // the answer, and a proxy that kept the connection for its next request would see it reset
+  scope.addHook('onSend', (request, reply, payload, done) => {
+    if (request.ws) reply.header('connection', 'close')
+    done(null, payload)
+  })
+
   const paths = new Set([path, ...others])
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = request.url ?? ''

@@ -130,14 +130,14 @@ export class TestPeer {
 }
 
 /** The HTTP status of a refused upgrade, or 101 when it opened. */
-export async function upgradeStatus (url: string, options: WebSocket.ClientOptions = {}): Promise<{ status: number, body: string }> {
+export async function upgradeStatus (url: string, options: WebSocket.ClientOptions = {}): Promise<{ status: number, body: string, headers: Record<string, string | string[] | undefined> }> {
   const socket = new WebSocket(url, options)
   return await new Promise((resolve, reject) => {
-    socket.on('open', () => { socket.terminate(); resolve({ status: 101, body: '' }) })
+    socket.on('open', () => { socket.terminate(); resolve({ status: 101, body: '', headers: {} }) })
     socket.on('unexpected-response', (_req, res) => {
       let body = ''
       res.on('data', (chunk: Buffer) => { body += chunk.toString() })
-      res.on('end', () => { socket.terminate(); resolve({ status: res.statusCode ?? 0, body }) })
+      res.on('end', () => { socket.terminate(); resolve({ status: res.statusCode ?? 0, body, headers: res.headers }) })
     })
     socket.on('error', (err) => { if (socket.readyState !== WebSocket.CLOSED) reject(err) })
   })

@@ -31,9 +31,11 @@ t.test('the upgrade is refused with 401 for every bad token, before any socket o
   ]
   for (const [name, token] of cases) {
     const url = token === undefined ? server.wsUrl : `${server.wsUrl}?token=${encodeURIComponent(token)}`
-    const { status, body } = await upgradeStatus(url)
+    const { status, body, headers } = await upgradeStatus(url)
     t.equal(status, 401, name)
     t.equal(JSON.parse(body).code, 'UNAUTHORIZED', name)
+    // the socket is destroyed after the answer: a proxy must not keep the connection for another request
+    t.equal(headers.connection, 'close', `${name}: the refused upgrade ends its connection`)
   }
   t.equal((await server.app.signalling.room('r')).peerCount, 0, 'no one joined')
 })
