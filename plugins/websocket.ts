@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events'
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onRequestHookHandler } from 'fastify'
+import { signallingError } from '../lib/errors.js'
 import { MAX_FRAME_BYTES } from '../lib/protocol.js'
 
 function destroy (this: Duplex): void {
@@ -62,4 +63,26 @@ export async function registerScopedWebsocket (scope: FastifyInstance, path: str
     done()
   })
   return { websocketServer: scope.websocketServer, injectWS: scope.injectWS }
+}
+
+/** Which browser origins may open a socket: exact matches (any when unset), and whether a missing `Origin` is refused. */
+export interface OriginOptions {
+  allowedOrigins?: string[]
+  requireOrigin?: boolean
+}
+
+/**
+ * The `onRequest` hook of every upgrade route: against cross-site WebSocket hijacking, a page of another origin must
+ * not open sockets with a user's token.
+ */
+export function originCheck (options: OriginOptions): onRequestHookHandler {
+  const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
+  return (request, _reply, done) => {
+    const origin = request.headers.origin
+    if (origin === undefined ? options.requireOrigin === true : allowed !== undefined && !allowed.has(origin)) {
+      done(signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header'))
+    } else {
+      done()
+    }
+  }
 }

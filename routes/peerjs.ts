@@ -12,6 +12,7 @@ import { joinClaims, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.j
 import { ID_PATTERN } from '../lib/protocol.js'
 import { redactedLogSerializers, redactedRequest } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
+import { originCheck } from '../plugins/websocket.js'
 
 export interface PeerjsOptions {
   /** Where the endpoint lives (the client's `path` option), e.g. '/peerjs' (the default); not '/'. */
@@ -210,7 +211,7 @@ export const peerjsSocket: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = as
   app.addHook('onClose', async () => { endpoint.close() })
   // keyed by the join-token secret, which every node shares, so that every node computes the same digests
   const digestKey = options.secret
-  const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
+  const checkOrigin = originCheck(options)
   app.decorateRequest(kAdmission, null)
 
   async function admit (query: { key?: string, id?: string, token?: string }): Promise<{ claims: JoinClaims } | Refusal> {
@@ -269,14 +270,7 @@ export const peerjsSocket: FastifyPluginAsyncTypebox<ResolvedPeerjsOptions> = as
         503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
       }
     },
-    onRequest: (request, _reply, done) => {
-      const origin = request.headers.origin
-      if (origin === undefined ? options.requireOrigin === true : allowed !== undefined && !allowed.has(origin)) {
-        done(signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header'))
-      } else {
-        done()
-      }
-    },
+    onRequest: checkOrigin,
     preValidation: async (request) => {
       let admission: { claims: JoinClaims } | Refusal
       try {

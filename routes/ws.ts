@@ -7,6 +7,7 @@ import { RESUME_AUDIENCE, tokenFromRequest, type JoinClaims } from '../lib/join-
 import { quietRedundantEnds } from '../lib/quiet-ends.js'
 import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
+import { originCheck } from '../plugins/websocket.js'
 
 /** Where preValidation leaves the claims of an admitted token for the handler: a request decoration of the route's scope. */
 const kClaims = Symbol('signalling.claims')
@@ -35,7 +36,7 @@ export interface WsRouteOptions {
 }
 
 const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
-  const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
+  const checkOrigin = originCheck(options)
   app.decorateRequest(kClaims, null)
   app.get('/ws', {
     websocket: true,
@@ -63,15 +64,7 @@ const ws: FastifyPluginAsyncTypebox<WsRouteOptions> = async (app, options) => {
         503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
       }
     },
-    // cross-site WebSocket hijacking: a page of another origin must not open sockets with a user's token
-    onRequest: (request, _reply, done) => {
-      const origin = request.headers.origin
-      if (origin === undefined ? options.requireOrigin === true : allowed !== undefined && !allowed.has(origin)) {
-        done(signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header'))
-      } else {
-        done()
-      }
-    },
+    onRequest: checkOrigin,
     preValidation: async (request) => {
       const claims = app.signallingAuth.verifyJoinToken(tokenFromRequest(request.query, request.headers.authorization))
       if (claims.aud === RESUME_AUDIENCE && request.query.lastSeq === undefined) {

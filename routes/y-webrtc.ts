@@ -9,6 +9,7 @@ import { isSignallingError, signallingError } from '../lib/errors.js'
 import { joinClaims, TOKEN_AUDIENCE, type JoinClaims } from '../lib/join-token.js'
 import { redactedLogSerializers } from '../lib/redact.js'
 import { ErrorReply } from '../lib/schemas.js'
+import { originCheck } from '../plugins/websocket.js'
 
 export interface YWebrtcOptions {
   /** Where the endpoint lives (the client's signalling URL is `wss://host{path}`), e.g. '/yjs' (the default); not '/'. */
@@ -75,7 +76,7 @@ type Admitted = FastifyRequest & { [kClaims]: JoinClaims | null }
 export const yWebrtcSocket: FastifyPluginAsyncTypebox<ResolvedYWebrtcOptions> = async (app, options) => {
   const endpoint = new YWebrtcEndpoint(options.pingInterval)
   app.addHook('onClose', async () => { endpoint.close() })
-  const allowed = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins)
+  const checkOrigin = originCheck(options)
   const relay = app.signalling.relay
   app.decorateRequest(kClaims, null)
 
@@ -113,14 +114,7 @@ export const yWebrtcSocket: FastifyPluginAsyncTypebox<ResolvedYWebrtcOptions> = 
         503: { ...ErrorReply, description: 'The server is restarting, or cannot reach its Redis backplane' }
       }
     },
-    onRequest: (request, _reply, done) => {
-      const origin = request.headers.origin
-      if (origin === undefined ? options.requireOrigin === true : allowed !== undefined && !allowed.has(origin)) {
-        done(signallingError('ORIGIN_NOT_ALLOWED', origin ?? 'no Origin header'))
-      } else {
-        done()
-      }
-    },
+    onRequest: checkOrigin,
     preValidation: async (request) => {
       if (relay.draining) throw signallingError('SERVICE_UNAVAILABLE', 'the server is restarting; connect again')
       if (options.mode === 'open') return
