@@ -74,8 +74,8 @@ export class Departures {
   }
 
   /** Tells the host of a join or a departure; a listener's failure is logged, never the relay's. */
-  tell<E extends keyof RelayEvents> (event: E, ...args: Parameters<RelayEvents[E]>): void {
-    const listener = this.#events?.[event] as ((...a: Parameters<RelayEvents[E]>) => void) | undefined
+  tell<E extends keyof RelayEvents> (event: E, ...args: Parameters<NonNullable<RelayEvents[E]>>): void {
+    const listener = this.#events?.[event] as ((...a: Parameters<NonNullable<RelayEvents[E]>>) => void) | undefined
     if (listener === undefined) return
     try {
       listener(...args)

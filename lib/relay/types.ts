@@ -52,6 +52,8 @@ export interface RelayOptions {
 export interface RelayEvents {
   joined: (roomId: string, peer: PeerSummary) => void
   left: (roomId: string, peerId: string, reason: LeaveReason) => void
+  /** A peer's metadata was replaced (REST, the decorator, or the peer itself with the token's claim). */
+  updated?: (roomId: string, peer: PeerSummary) => void
 }
 
 /** How a client connects: fresh, or resuming after the last `seq` it saw (`resumeOnly` with a resume token). */
