@@ -10,7 +10,8 @@ import { LocalRooms } from '../../../lib/relay/local-rooms.js'
 import { LocalPeer, summaryOf } from '../../../lib/relay/peer.js'
 import { silent, type RelayContext, type RelayEvents, type RelayMetrics } from '../../../lib/relay/types.js'
 import type { LimitName } from '../../../lib/metrics.js'
-import { MemoryRoomRegistry } from '../../../lib/room-registry.js'
+import type { RedisBackplane } from '../../../lib/redis-backplane.js'
+import { MemoryRoomRegistry, type RoomRegistry } from '../../../lib/room-registry.js'
 
 /** The server's end of a real WebSocket connection, and its client with every text frame it received. */
 export interface SocketPair {
@@ -71,7 +72,7 @@ export function recordingMetrics (): RelayMetrics & { refusals: LimitName[], err
 
 export interface Parts {
   ctx: RelayContext
-  registry: MemoryRoomRegistry
+  registry: RoomRegistry
   rooms: LocalRooms
   delivery: Delivery
   departures: Departures
@@ -80,13 +81,22 @@ export interface Parts {
   seat: (socket: WebSocket | undefined, peerId: string, roomId?: string) => Promise<LocalPeer>
 }
 
-/** One node's context and delivery parts, in memory, as lib/relay.ts composes them. */
-export async function relayParts (options: { resume?: Partial<ResumeOptions>, maxBufferedBytes?: number, events?: RelayEvents } = {}): Promise<Parts> {
-  const registry = new MemoryRoomRegistry()
-  const rooms = new LocalRooms(undefined, silent)
+export interface PartsOptions {
+  resume?: Partial<ResumeOptions>
+  maxBufferedBytes?: number
+  events?: RelayEvents
+  /** Rooms and routing on this (started) backplane rather than in memory. */
+  backplane?: RedisBackplane
+}
+
+/** One node's context and delivery parts, as lib/relay.ts composes them; in memory unless given a backplane. */
+export async function relayParts (options: PartsOptions = {}): Promise<Parts> {
+  const backplane = options.backplane
+  const registry: RoomRegistry = backplane ?? new MemoryRoomRegistry()
+  const rooms = new LocalRooms(backplane, silent)
   const metrics = recordingMetrics()
   let ids = 0
-  const ctx: RelayContext = { registry, backplane: undefined, rooms, log: silent, metrics, resume: { ...DEFAULT_RESUME, ...options.resume }, nextId: () => `n.${++ids}` }
+  const ctx: RelayContext = { registry, backplane, rooms, log: silent, metrics, resume: { ...DEFAULT_RESUME, ...options.resume }, nextId: () => `${backplane?.nodeId ?? 'n'}.${++ids}` }
   // eslint-disable-next-line prefer-const
   let departures: Departures
   const delivery = new Delivery(ctx, options.maxBufferedBytes ?? 1 << 20, () => departures)
@@ -102,9 +112,12 @@ export async function relayParts (options: { resume?: Partial<ResumeOptions>, ma
       if (await registry.get(roomId) === undefined) {
         await registry.create({ roomId, maxPeers: 10, emptyTimeout: 60, metadata: {}, createdAt: new Date().toISOString() })
       }
+      await backplane?.watch(roomId)
+      const room = rooms.room(roomId)
+      room.record = await registry.get(roomId)
       const peer = new LocalPeer(peerId, roomId, {}, ctx.nextId(), new Date().toISOString(), 10)
       await registry.join(roomId, summaryOf(peer), peer.connection)
-      rooms.seat(rooms.room(roomId), peer, await registry.peers(roomId))
+      rooms.seat(room, peer, await registry.peers(roomId))
       peer.socket = socket
       if (socket !== undefined) {
         const link: Link = attach(socket, peerId, roomId, socketListeners(ctx, { onFrame () {}, onFailure () {}, onClose: (p, code) => departures.onClose(p, code) } satisfies LinkHandlers))
