@@ -1,7 +1,6 @@
 // Hand-offs between two nodes' Handoffs over a real redis-server: the session, its missed frames, and the frames
 // published while the hand-off was under way.
 import t, { type Test } from 'tap'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { RedisBackplane } from '../../../lib/redis-backplane.js'
 import { CloseCodes } from '../../../lib/protocol.js'
 import { Handoffs } from '../../../lib/relay/handoff.js'

@@ -49,7 +49,7 @@ if (requireProgram(t, 'redis-server') !== undefined) {
     t.same([...parts.rooms.get('r1')!.remote!.keys()], ['yan'])
   })
 
-  t.test('records claiming this node for connections it no longer has are removed and announced', async (t) => {
+  t.test('records claiming this node for connections it no longer has are removed', async (t) => {
     const redis = await startRedis(t)
     if (redis === undefined) return
     const backplane = new RedisBackplane({ url: redis.url, keyPrefix: 'resync:', nodeTtl: 2000 })
