@@ -1,5 +1,5 @@
 // The client SDK, published as `fastify-signalling/client`: runs in browsers and in Node 20 (pass `ws`).
-export { SignallingClient, RequestError, ConnectError, DEFAULT_KEEPALIVE } from './signalling-client.js'
+export { SignallingClient, RequestError, ConnectError, DEFAULT_KEEPALIVE, SERVER_SENDER } from './signalling-client.js'
 export type {
   SignallingClientOptions,
   SignallingClientEvents,

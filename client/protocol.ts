@@ -11,7 +11,7 @@ export interface PeerInfo {
 export type PeerLeftReason = 'left' | 'disconnected' | 'kicked' | 'replaced' | 'timeout'
 
 /** Error codes the server puts in `error` messages. */
-export type ServerErrorCode = 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'PEER_NOT_FOUND'
+export type ServerErrorCode = 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'PEER_NOT_FOUND' | 'FORBIDDEN'
 
 /** An id a client may attach to any message; the server echoes it in an `error` about that message. */
 export type MessageId = string | number
@@ -46,12 +46,21 @@ export interface PeerLeftMessage extends ServerMessageBase {
   reason: PeerLeftReason
 }
 
+/** A peer's metadata was replaced (by the app's backend, or by the peer itself); this peer's own updates come too. */
+export interface PeerUpdatedMessage extends ServerMessageBase {
+  type: 'peer-updated'
+  peer: PeerInfo & { joinedAt: string }
+}
+
 /** The types the server relays from one peer to another without looking inside `data`. */
 export type RelayedType = 'offer' | 'answer' | 'candidate' | 'bye' | 'message'
 
 export interface RelayedMessage<T extends RelayedType = RelayedType> extends ServerMessageBase {
   type: T
-  /** The sender's peerId, set by the server from the sender's token. */
+  /**
+   * The sender's peerId, set by the server from the sender's token; `@server` (SERVER_SENDER) for a `message`
+   * from the app's backend, which no peer can send as.
+   */
   from: string
   data: unknown
 }
@@ -83,6 +92,7 @@ export type ServerMessage =
   | WelcomeMessage
   | PeerJoinedMessage
   | PeerLeftMessage
+  | PeerUpdatedMessage
   | RelayedMessage
   | ErrorMessage
   | RoomClosedMessage
@@ -96,3 +106,4 @@ export type ClientMessage =
   | { type: 'leave', id?: MessageId }
   | { type: 'ping', id?: MessageId }
   | { type: 'ice-servers', id?: MessageId }
+  | { type: 'update-metadata', metadata: Record<string, unknown>, id?: MessageId }

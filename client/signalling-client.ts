@@ -17,6 +17,7 @@ import type {
   PeerInfo,
   PeerJoinedMessage,
   PeerLeftMessage,
+  PeerUpdatedMessage,
   PongMessage,
   RelayedMessage,
   RoomClosedMessage,
@@ -93,6 +94,8 @@ export type SignallingClientEvents = {
   welcome: WelcomeMessage
   'peer-joined': PeerJoinedMessage
   'peer-left': PeerLeftMessage
+  /** A peer's metadata changed (this peer's own too); `peers` already holds the new metadata. */
+  'peer-updated': PeerUpdatedMessage
   offer: RelayedMessage<'offer'>
   answer: RelayedMessage<'answer'>
   candidate: RelayedMessage<'candidate'>
@@ -165,8 +168,11 @@ function describeError (err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
 }
 
+/** `from` of a message sent by the app's backend (POST /rooms/{id}/messages): no peer can have this id. */
+export const SERVER_SENDER = '@server'
+
 const SERVER_TYPES = new Set<string>([
-  'welcome', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'bye', 'message', 'error',
+  'welcome', 'peer-joined', 'peer-left', 'peer-updated', 'offer', 'answer', 'candidate', 'bye', 'message', 'error',
   'room-closed', 'pong', 'ice-servers'
 ])
 
@@ -299,6 +305,14 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
   ping (): boolean { return this.send({ type: 'ping' }) }
   /** Asks for fresh TURN credentials without reconnecting; the answer comes as the `ice-servers` event. */
   refreshIceServers (): boolean { return this.send({ type: 'ice-servers' }) }
+  /**
+   * Replaces this peer's metadata (at most 1024 bytes serialized). Needs a token issued with `canUpdateMetadata:
+   * true`; without it the server refuses with `FORBIDDEN` (use `request()` to get that as a rejection). Every peer
+   * of the room, this one included, then gets `peer-updated`.
+   */
+  updateMetadata (metadata: Record<string, unknown>): Promise<void> {
+    return this.request({ type: 'update-metadata', metadata })
+  }
 
   /**
    * Sends `message` with a fresh `id`. Rejects with a `RequestError` carrying the server's code when
@@ -466,6 +480,13 @@ export class SignallingClient extends TypedEmitter<SignallingClientEvents> {
         this.#peers.delete(message.peerId)
         this.emit('peer-left', message)
         break
+      case 'peer-updated': {
+        const { peerId, metadata } = message.peer
+        // `peers` holds the others only
+        if (this.#peers.has(peerId)) this.#peers.set(peerId, { peerId, metadata })
+        this.emit('peer-updated', message)
+        break
+      }
       case 'error': {
         const pending = message.id === undefined ? undefined : this.#pending.get(message.id)
         if (pending !== undefined && message.id !== undefined) {

@@ -9,6 +9,8 @@ export interface Handoff {
   frames: string[]
   metadata: Record<string, unknown>
   joinedAt: string
+  /** The session may replace its own metadata (the claim of the token it joined with). */
+  canUpdateMetadata?: boolean
 }
 
 /**

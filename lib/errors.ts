@@ -6,6 +6,7 @@ export const ErrorCodes = {
   INVALID_REQUEST: { status: 400, message: 'Invalid request: %s' },
   UNAUTHORIZED: { status: 401, message: 'Unauthorized: %s' },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Origin not allowed: %s' },
+  FORBIDDEN: { status: 403, message: 'Forbidden: %s' },
   ROOM_FULL: { status: 403, message: 'Room %s is full' },
   ROOM_NOT_FOUND: { status: 404, message: 'Room %s not found' },
   PEER_NOT_FOUND: { status: 404, message: 'Peer %s not found' },

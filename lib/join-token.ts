@@ -17,7 +17,9 @@ export const JoinClaims = Type.Object({
   aud: Type.Union([Type.Literal(TOKEN_AUDIENCE), Type.Literal(RESUME_AUDIENCE)]),
   iat: Type.Integer(),
   exp: Type.Integer(),
-  metadata: Type.Optional(Metadata)
+  metadata: Type.Optional(Metadata),
+  /** The peer may replace its own metadata over the socket; absent (the default) means it may not. */
+  canUpdateMetadata: Type.Optional(Type.Boolean())
 })
 export type JoinClaims = Static<typeof JoinClaims>
 
@@ -29,9 +31,12 @@ export function assertJoinClaims (payload: unknown): JoinClaims {
   return payload
 }
 
-export function joinClaims (roomId: string, peerId: string, ttlSeconds: number, metadata: Record<string, unknown>, nowMs = Date.now(), aud: JoinClaims['aud'] = TOKEN_AUDIENCE): JoinClaims {
+export function joinClaims (roomId: string, peerId: string, ttlSeconds: number, metadata: Record<string, unknown>, nowMs = Date.now(), aud: JoinClaims['aud'] = TOKEN_AUDIENCE, canUpdateMetadata = false): JoinClaims {
   const iat = Math.floor(nowMs / 1000)
-  return { sub: peerId, room: roomId, aud, iat, exp: iat + ttlSeconds, metadata }
+  const claims: JoinClaims = { sub: peerId, room: roomId, aud, iat, exp: iat + ttlSeconds, metadata }
+  // only when granted: tokens without the right stay as they were
+  if (canUpdateMetadata) claims.canUpdateMetadata = true
+  return claims
 }
 
 /** The credential of an `Authorization: Bearer <credential>` header, or undefined. */

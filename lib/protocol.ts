@@ -5,6 +5,13 @@ import { isOneJsonValue } from './json-value.js'
 
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
 export const MAX_FRAME_BYTES = 64 * 1024
+/** Serialized size of a peer's metadata, in a token or an update. */
+export const MAX_PEER_METADATA_BYTES = 1024
+/**
+ * The sender of messages from the app's backend (`POST /rooms/{id}/messages`). Not a peer id: ids are
+ * A-Z a-z 0-9 _ - (ID_PATTERN), so no peer can take it, and `from` is always set by the server.
+ */
+export const SERVER_SENDER = '@server'
 
 export const CloseCodes = {
   NORMAL: 1000,
@@ -62,10 +69,13 @@ export const ClientMessageMessage = clientMessage('message', { to: Type.Optional
 export const ClientLeaveMessage = clientMessage('leave', {}, 'Leave the room; the server closes the socket with 1000')
 export const ClientPingMessage = clientMessage('ping', {}, 'Application-level ping, answered by `pong`')
 export const ClientIceServersMessage = clientMessage('ice-servers', {}, 'Asks for fresh STUN/TURN settings (new TURN credentials) without reconnecting')
+export const ClientUpdateMetadataMessage = clientMessage('update-metadata', {
+  metadata: metadataSchema(`Replaces this peer's metadata, at most ${MAX_PEER_METADATA_BYTES} bytes serialized`)
+}, 'Replaces this peer\'s own metadata; only with a join token issued with `canUpdateMetadata: true`, otherwise `FORBIDDEN`. Every peer of the room, this one included, gets `peer-updated`')
 
 export const clientMessages = [
   ClientOfferMessage, ClientAnswerMessage, ClientCandidateMessage, ClientByeMessage,
-  ClientMessageMessage, ClientLeaveMessage, ClientPingMessage, ClientIceServersMessage
+  ClientMessageMessage, ClientLeaveMessage, ClientPingMessage, ClientIceServersMessage, ClientUpdateMetadataMessage
 ] as const
 
 export type ClientMessage = Static<typeof clientMessages[number]>
@@ -106,13 +116,21 @@ export const ServerWelcomeMessage = serverMessage('welcome', {
 }, 'First message after the upgrade')
 export const ServerPeerJoinedMessage = serverMessage('peer-joined', { peer: PeerInfo }, 'Another peer joined the room')
 export const ServerPeerLeftMessage = serverMessage('peer-left', { peerId: PeerId, reason: LeaveReason }, 'Another peer left the room')
+export const UpdatedPeer = Type.Object({
+  peerId: PeerId,
+  metadata: Metadata,
+  joinedAt: Type.String({ format: 'date-time' })
+}, { title: 'UpdatedPeer', additionalProperties: false })
+export const ServerPeerUpdatedMessage = serverMessage('peer-updated', { peer: UpdatedPeer },
+  'A peer\'s metadata was replaced (by the app\'s backend, or by the peer itself): sent to every peer of the room, that one included')
+const Sender = Type.String({ pattern: `^(${SERVER_SENDER}|[A-Za-z0-9_-]{1,64})$`, description: `The sender: a peer id, set by the server from the sender's token, or \`${SERVER_SENDER}\` for a message from the app's backend` })
 const relayed = (type: RelayType | 'message', description: string) =>
-  serverMessage(type, { from: PeerId, data: type === 'bye' ? Type.Optional(Type.Unknown()) : Type.Unknown() }, description)
+  serverMessage(type, { from: type === 'message' ? Sender : PeerId, data: type === 'bye' ? Type.Optional(Type.Unknown()) : Type.Unknown() }, description)
 export const ServerOfferMessage = relayed('offer', 'An offer from peer `from`, `data` unchanged')
 export const ServerAnswerMessage = relayed('answer', 'An answer from peer `from`')
 export const ServerCandidateMessage = relayed('candidate', 'An ICE candidate from peer `from`')
 export const ServerByeMessage = relayed('bye', 'Peer `from` ended the call')
-export const ServerMessageMessage = relayed('message', 'An application message from peer `from`')
+export const ServerMessageMessage = relayed('message', `An application message from peer \`from\`, or from the app's backend when \`from\` is \`${SERVER_SENDER}\``)
 export const ServerErrorMessage = serverMessage('error', {
   code: Type.String({ description: 'Stable error code: INVALID_MESSAGE, UNKNOWN_TYPE, PEER_NOT_FOUND, ...' }),
   message: Type.String(),
@@ -126,7 +144,7 @@ export const ServerIceServersMessage = serverMessage('ice-servers', {
 }, 'Answer to `ice-servers`: fresh STUN/TURN settings for this peer')
 
 export const serverMessages = [
-  ServerWelcomeMessage, ServerPeerJoinedMessage, ServerPeerLeftMessage, ServerOfferMessage, ServerAnswerMessage,
+  ServerWelcomeMessage, ServerPeerJoinedMessage, ServerPeerLeftMessage, ServerPeerUpdatedMessage, ServerOfferMessage, ServerAnswerMessage,
   ServerCandidateMessage, ServerByeMessage, ServerMessageMessage, ServerErrorMessage, ServerRoomClosedMessage,
   ServerPongMessage, ServerIceServersMessage
 ] as const

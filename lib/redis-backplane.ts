@@ -289,6 +289,10 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     return await this.#rooms.join(roomId, peer, connection)
   }
 
+  async updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary | undefined> {
+    return await this.#rooms.updatePeer(roomId, peerId, metadata)
+  }
+
   async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {
     return await this.#rooms.leave(roomId, peerId, connection)
   }

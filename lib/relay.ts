@@ -20,10 +20,12 @@ import { Heartbeat } from './relay/heartbeat.js'
 import { Joins } from './relay/join.js'
 import { attach, socketListeners, type SocketListeners } from './relay/link.js'
 import { LocalRooms } from './relay/local-rooms.js'
+import { PeerUpdates } from './relay/metadata.js'
 import { resync } from './relay/resync.js'
 import { Router } from './relay/router.js'
 import { noMetrics, silent, type ConnectAttempt, type RelayContext, type RelayOptions } from './relay/types.js'
 import type { RoomRegistry } from './room-registry.js'
+import type { PeerSummary } from './schemas.js'
 
 export { SERVER_SENDER } from './relay/frames.js'
 export type { ConnectAttempt, RelayEvents, RelayLogger, RelayMetrics, RelayOptions } from './relay/types.js'
@@ -36,6 +38,7 @@ export class Relay {
   readonly #delivery: Delivery
   readonly #departures: Departures
   readonly #router: Router
+  readonly #updates: PeerUpdates
   readonly #handoffs: Handoffs
   readonly #joins: Joins
   readonly #heartbeat: Heartbeat | undefined
@@ -62,7 +65,8 @@ export class Relay {
     const iceServers = options.iceServers ?? (() => ({ iceServers: [], ttl: 0 }))
     this.#delivery = new Delivery(ctx, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES, () => this.#departures)
     this.#departures = new Departures(ctx, this.#delivery, options.events)
-    this.#router = new Router(ctx, this.#delivery, this.#departures, rate, iceServers)
+    this.#updates = new PeerUpdates(ctx, this.#delivery, this.#departures)
+    this.#router = new Router(ctx, this.#delivery, this.#departures, rate, iceServers, this.#updates)
     this.#handoffs = new Handoffs(ctx, this.#departures)
     this.#joins = new Joins(ctx, { delivery: this.#delivery, departures: this.#departures, router: this.#router, handoffs: this.#handoffs }, {
       iceServers, resumeToken: options.resumeToken, clockSkew: options.clockSkew ?? 5, burst: rate === false ? 0 : rate.burst
@@ -158,6 +162,14 @@ export class Relay {
       throw signallingError('BACKPLANE_UNAVAILABLE', 'the node of the peer cannot be reached')
     })
     if (!found) throw signallingError('PEER_NOT_FOUND', to)
+  }
+
+  /**
+   * Replaces the metadata (validated by the caller) of a peer of the room, on whichever node it is; every peer of the
+   * room gets `peer-updated`. Throws ROOM_NOT_FOUND, PEER_NOT_FOUND or BACKPLANE_UNAVAILABLE.
+   */
+  async updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary> {
+    return await this.#updates.update(roomId, peerId, metadata)
   }
 
   /** Closes a peer's socket with 4403; the others see `peer-left` with reason `kicked`. */

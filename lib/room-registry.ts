@@ -33,6 +33,8 @@ export interface RoomRegistry {
   delete (roomId: string): Promise<boolean>
   /** Adds (or replaces) a member held by `connection`; throws ROOM_NOT_FOUND or ROOM_FULL. */
   join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult>
+  /** Replaces a member's metadata; the member as it is now, or undefined when the room has no such member. */
+  updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary | undefined>
   /** Removes a member if `connection` still holds it; an empty room starts its expiry countdown. */
   leave (roomId: string, peerId: string, connection: string): Promise<boolean>
   /** Records that `peerId` was kicked at `at` (unix seconds): tokens issued until then no longer admit it. */
@@ -112,6 +114,13 @@ export class MemoryRoomRegistry implements RoomRegistry {
     // a literal, not a spread: a spread at a site that sees several shapes gives every result a shape of its own
     room.peers.set(peer.peerId, { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt, connection })
     return previous === undefined ? JOINED : { outcome: 'replaced', replacedConnection: previous.connection }
+  }
+
+  async updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary | undefined> {
+    const member = this.#rooms.get(roomId)?.peers?.get(peerId)
+    if (member === undefined) return undefined
+    member.metadata = metadata
+    return { peerId, metadata, joinedAt: member.joinedAt }
   }
 
   async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {

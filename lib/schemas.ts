@@ -3,11 +3,11 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ErrorCodes, signallingError } from './errors.js'
 import { DEFAULT_ROOM, RANGES, type RoomDefaults } from './limits.js'
-import { Metadata, metadataSchema, PeerId, RoomId } from './protocol.js'
+import { MAX_FRAME_BYTES, MAX_PEER_METADATA_BYTES, Metadata, metadataSchema, PeerId, RoomId } from './protocol.js'
 
 export const TOKEN_DEFAULTS = { ttl: 3600 } as const
 export const MAX_ROOM_METADATA_BYTES = 4096
-export const MAX_PEER_METADATA_BYTES = 1024
+export { MAX_PEER_METADATA_BYTES }
 
 const MAX_PEERS = RANGES['roomDefaults.maxPeers']
 const EMPTY_TIMEOUT = RANGES['roomDefaults.emptyTimeout']
@@ -61,9 +61,27 @@ export const PeerParams = Type.Object({ roomId: RoomId, peerId: PeerId }, { addi
 export const TokenBody = Type.Object({
   peerId: Type.Optional(PeerId),
   ttl: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400, default: TOKEN_DEFAULTS.ttl, description: 'Seconds until the token expires' })),
-  metadata: Type.Optional(metadataSchema(`Public peer info (e.g. a display name), at most ${MAX_PEER_METADATA_BYTES} bytes serialized`))
+  metadata: Type.Optional(metadataSchema(`Public peer info (e.g. a display name), at most ${MAX_PEER_METADATA_BYTES} bytes serialized`)),
+  canUpdateMetadata: Type.Optional(Type.Boolean({
+    default: false,
+    description: 'Whether the peer may replace its own metadata over the socket (`update-metadata`); without it the server answers `FORBIDDEN`'
+  }))
 }, { title: 'TokenBody', additionalProperties: false })
 export type TokenBody = Static<typeof TokenBody>
+
+/** Largest `data` of a message from the backend, serialized: a peer's frame may be no larger (MAX_FRAME_BYTES). */
+export const MAX_SERVER_MESSAGE_BYTES = MAX_FRAME_BYTES
+
+export const SendMessageBody = Type.Object({
+  data: Type.Unknown({ description: `Any JSON value, at most ${MAX_SERVER_MESSAGE_BYTES} bytes serialized; delivered as \`data\` unchanged` }),
+  to: Type.Optional(PeerId)
+}, { title: 'SendMessageBody', additionalProperties: false, description: 'Without `to`, to every peer of the room' })
+export type SendMessageBody = Static<typeof SendMessageBody>
+
+export const UpdatePeerBody = Type.Object({
+  metadata: metadataSchema(`Replaces the peer's metadata; at most ${MAX_PEER_METADATA_BYTES} bytes serialized`)
+}, { title: 'UpdatePeerBody', additionalProperties: false })
+export type UpdatePeerBody = Static<typeof UpdatePeerBody>
 
 export const TokenReply = Type.Object({
   token: Type.String({ description: 'HS256 JWT for /ws' }),

@@ -14,7 +14,8 @@ import { Relay } from '../lib/relay.js'
 import { MemoryRoomRegistry, type RoomRegistry } from '../lib/room-registry.js'
 import {
   assertMetadataSize, assertValid, createRoomBodySchema, type CreateRoomBody, MAX_PEER_METADATA_BYTES, MAX_ROOM_METADATA_BYTES,
-  TOKEN_DEFAULTS, TokenBody, type Room, type RoomDetails, type TokenReply
+  MAX_SERVER_MESSAGE_BYTES, type PeerSummary, SendMessageBody, TOKEN_DEFAULTS, TokenBody, UpdatePeerBody, type Room, type RoomDetails,
+  type TokenReply
 } from '../lib/schemas.js'
 
 export interface SignallingCoreOptions extends Pick<AuthOptions, 'clockSkew'> {
@@ -50,6 +51,16 @@ export interface Signalling {
   issueToken: (roomId: string, input?: TokenBody) => Promise<TokenReply>
   /** Disconnects a peer (close code 4403); throws ROOM_NOT_FOUND or PEER_NOT_FOUND. */
   kick: (roomId: string, peerId: string) => Promise<void>
+  /**
+   * Sends `{"type":"message","from":"@server","data"}` to peer `to`, or to every peer of the room, on any node.
+   * Throws ROOM_NOT_FOUND, PEER_NOT_FOUND, INVALID_REQUEST (over 64 KiB serialized) or BACKPLANE_UNAVAILABLE.
+   */
+  send: (roomId: string, data: unknown, options?: { to?: string }) => Promise<void>
+  /**
+   * Replaces a peer's metadata; every peer of the room gets `peer-updated`. Throws ROOM_NOT_FOUND, PEER_NOT_FOUND,
+   * INVALID_REQUEST (not an object, or over 1024 bytes serialized) or BACKPLANE_UNAVAILABLE.
+   */
+  updatePeer: (roomId: string, peerId: string, metadata: Record<string, unknown>) => Promise<PeerSummary>
   /** STUN/TURN settings for a peer, with fresh TURN credentials valid for `ttl` seconds. */
   iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }
   /** Verifies a join token as `/ws` does; throws UNAUTHORIZED. */
@@ -144,11 +155,23 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
       const body = assertValid(TokenBody, input, 'token request')
       assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
       await existing(roomId)
-      const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {})
+      const claims = joinClaims(roomId, body.peerId ?? randomId(), body.ttl ?? TOKEN_DEFAULTS.ttl, body.metadata ?? {}, Date.now(), undefined, body.canUpdateMetadata)
       return { token: auth.signJoinToken(claims), peerId: claims.sub, roomId, expiresAt: new Date(claims.exp * 1000).toISOString() }
     },
     async kick (roomId, peerId) {
       await relay.kick(roomId, peerId)
+    },
+    async send (roomId, data, options = {}) {
+      // JSON has no undefined: a message without data is a mistake of the caller
+      if (data === undefined) throw signallingError('INVALID_REQUEST', 'message data is required')
+      const body = assertValid(SendMessageBody, options.to === undefined ? { data } : { data, to: options.to }, 'message')
+      assertMetadataSize(body.data, MAX_SERVER_MESSAGE_BYTES, 'message data')
+      await relay.send(roomId, body.data, body.to)
+    },
+    async updatePeer (roomId, peerId, metadata) {
+      const body = assertValid(UpdatePeerBody, { metadata }, 'peer update')
+      assertMetadataSize(body.metadata, MAX_PEER_METADATA_BYTES, 'peer metadata')
+      return await relay.updatePeer(roomId, peerId, body.metadata)
     },
     verifyToken (token) {
       return auth.verifyJoinToken(token)

@@ -1,6 +1,9 @@
 // REST: rooms and their peers. Thin: validate, call the `signalling` decorator, shape the reply.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { createRoomBodySchema, ErrorReply, PeerParams, RateLimitedReply, Room, RoomDetails, RoomList, RoomParams } from '../lib/schemas.js'
+import {
+  createRoomBodySchema, ErrorReply, MAX_SERVER_MESSAGE_BYTES, PeerParams, PeerSummary, RateLimitedReply, Room, RoomDetails, RoomList, RoomParams, SendMessageBody,
+  UpdatePeerBody
+} from '../lib/schemas.js'
 
 const tags = ['rooms']
 const security = [{ apiKey: [] }]
@@ -66,6 +69,47 @@ const rooms: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     await app.signalling.kick(request.params.roomId, request.params.peerId)
     return await reply.code(204).send()
+  })
+
+  app.patch('/rooms/:roomId/peers/:peerId', {
+    schema: {
+      tags,
+      security,
+      summary: 'Replace a peer\'s metadata',
+      description: 'Every peer of the room, this one included and on whichever node, gets `peer-updated`; `GET /rooms/{roomId}` ' +
+        'shows the new metadata, and a resumed session keeps it. 503 BACKPLANE_UNAVAILABLE: the store could not be reached, ' +
+        'or the metadata was replaced but the peers on other nodes were not told.',
+      params: PeerParams,
+      body: UpdatePeerBody,
+      response: { 200: PeerSummary, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 429: RateLimitedReply, 503: ErrorReply }
+    }
+  }, async (request) => await app.signalling.updatePeer(request.params.roomId, request.params.peerId, request.body.metadata))
+
+  app.post('/rooms/:roomId/messages', {
+    // room for `data` at its limit and the rest of the body, whatever the app's own limit (a larger body: 413)
+    bodyLimit: MAX_SERVER_MESSAGE_BYTES + 1024,
+    schema: {
+      tags,
+      security,
+      summary: 'Send a message from the backend',
+      description: 'Delivers `{"type":"message","from":"@server","data":…}` to peer `to`, or to every peer of the room, on ' +
+        'whichever node they are. `@server` is no peer id (ids are A-Z a-z 0-9 _ -), so no peer can send as it. 202: written ' +
+        'to the sockets of this node\'s peers and published to the other nodes; peers do not acknowledge it, and a peer in ' +
+        'its grace period gets it when it resumes.',
+      params: RoomParams,
+      body: SendMessageBody,
+      response: {
+        202: { type: 'null', description: 'Accepted for delivery' },
+        400: ErrorReply,
+        401: ErrorReply,
+        404: { ...ErrorReply, description: 'ROOM_NOT_FOUND, or PEER_NOT_FOUND when `to` is in the room on no node' },
+        429: RateLimitedReply,
+        503: ErrorReply
+      }
+    }
+  }, async (request, reply) => {
+    await app.signalling.send(request.params.roomId, request.body.data, request.body.to === undefined ? {} : { to: request.body.to })
+    return await reply.code(202).send()
   })
 }
 

@@ -96,6 +96,13 @@ export class RedisRoomStore {
     })
   }
 
+  async updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary | undefined> {
+    return await this.#run(async (redis) => {
+      const joinedAt = await redis.sigUpdatePeer(this.#key('room', roomId, 'peers'), peerId, JSON.stringify(metadata))
+      return joinedAt === null ? undefined : { peerId, metadata, joinedAt }
+    })
+  }
+
   async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {
     return await this.#run(async (redis) => {
       return await redis.sigLeave(

@@ -117,6 +117,15 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`
 
+// Replaces a member's metadata, keeping its joinedAt and connection; the metadata stays the JSON text given
+// (a cjson round trip would turn [] into {}). Returns the member's joinedAt, or false when there is no such member.
+const UPDATE_PEER = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return false end
+local member = cjson.decode(current)
+redis.call('HSET', KEYS[1], ARGV[1], '{"metadata":' .. ARGV[2] .. ',"joinedAt":' .. cjson.encode(member.joinedAt) .. ',"conn":' .. cjson.encode(member.conn) .. '}')
+return member.joinedAt`
+
 export interface Scripts {
   sigCreate: (...args: Array<string | number>) => Promise<number>
   sigKick: (...args: Array<string | number>) => Promise<number>
@@ -127,12 +136,13 @@ export interface Scripts {
   sigReap: (...args: Array<string | number>) => Promise<string[]>
   sigRestore: (...args: Array<string | number>) => Promise<RestoreOutcome>
   sigDeliver: (...args: Array<string | number>) => Promise<number>
+  sigUpdatePeer: (...args: Array<string | number>) => Promise<string | null>
 }
 
 
 /** Defines the scripts as commands of `redis` (ioredis loads each by its SHA, and sends it again when Redis lost it). */
 export function defineScripts (redis: Redis): Redis & Scripts {
-  const scripts = { sigCreate: [3, CREATE], sigJoin: [4, JOIN], sigLeave: [4, LEAVE], sigDelete: [4, DELETE], sigSweep: [2, SWEEP_EXPIRED], sigReap: [3, REAP], sigRestore: [5, RESTORE], sigDeliver: [1, DELIVER], sigKick: [1, KICK] } as const
+  const scripts = { sigCreate: [3, CREATE], sigJoin: [4, JOIN], sigLeave: [4, LEAVE], sigDelete: [4, DELETE], sigSweep: [2, SWEEP_EXPIRED], sigReap: [3, REAP], sigRestore: [5, RESTORE], sigDeliver: [1, DELIVER], sigKick: [1, KICK], sigUpdatePeer: [1, UPDATE_PEER] } as const
   for (const [name, [numberOfKeys, lua]] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys, lua })
   return redis as Redis & Scripts
 }

@@ -3,8 +3,7 @@ import type { RawData } from 'ws'
 import type { ErrorCode } from '../errors.js'
 import { CloseCodes } from '../protocol.js'
 
-/** The sender of messages from the app's backend: not a peer id (ids are A-Z a-z 0-9 _ -), so no peer can be it. */
-export const SERVER_SENDER = '@server'
+export { SERVER_SENDER } from '../protocol.js'
 
 /**
  * A relayed frame without its closing brace; `data` is JSON text. `type` is one of the protocol's and `from` a peer

@@ -96,7 +96,7 @@ export class Handoffs {
     const peer = room?.peers.get(peerId)
     if (room === undefined || peer === undefined || peer.detached) return
     const ok = peer.canReplay(lastSeq, this.#ctx.resume.maxBytes)
-    const reply = { ok, seq: peer.seq, frames: ok ? peer.framesAfter(lastSeq) : [], metadata: peer.metadata, joinedAt: peer.joinedAt }
+    const reply = { ok, seq: peer.seq, frames: ok ? peer.framesAfter(lastSeq) : [], metadata: peer.metadata, joinedAt: peer.joinedAt, canUpdateMetadata: peer.canUpdateMetadata }
     if (ok) {
       // from here on, the requesting node delivers to this peer; nothing is announced: the peer never left
       remoteOf(room).set(peer.peerId, peer.metadata)

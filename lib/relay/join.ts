@@ -90,6 +90,7 @@ export class Joins {
   async #join (link: Link, claims: JoinClaims): Promise<void> {
     const { registry, rooms } = this.#ctx
     const peer = new LocalPeer(claims.sub, claims.room, keptMetadata(claims.metadata), this.#ctx.nextId(), new Date().toISOString(), this.#options.burst)
+    peer.canUpdateMetadata = claims.canUpdateMetadata === true
     const room = rooms.room(peer.roomId)
     const { replacedConnection } = await registry.join(peer.roomId, summaryOf(peer), peer.connection)
     const others = await this.#registeredPeers(room, peer.roomId)
@@ -182,6 +183,8 @@ export class Joins {
     try {
       const peer = new LocalPeer(claims.sub, claims.room, handoff.metadata, this.#ctx.nextId(), handoff.joinedAt, this.#options.burst)
       peer.seq = handoff.seq
+      // the session's right travels with it: a resume token carries no claims of its own
+      peer.canUpdateMetadata = handoff.canUpdateMetadata === true
       await registry.join(peer.roomId, summaryOf(peer), peer.connection)
       const room = rooms.room(peer.roomId)
       const others = await this.#registeredPeers(room, peer.roomId)

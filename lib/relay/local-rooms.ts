@@ -75,6 +75,14 @@ export class LocalRooms {
     const message = JSON.parse(frame) as ServerMessage
     if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) remoteOf(room).set(message.peer.peerId, message.peer.metadata)
     else if (message.type === 'peer-left') room.remote?.delete(message.peerId)
+    else if (message.type === 'peer-updated') this.noteMetadata(room, message.peer.peerId, message.peer.metadata)
+  }
+
+  /** A peer's new metadata: its session's, when it is here (for a resume or a hand-off), or as told of a peer elsewhere. */
+  noteMetadata (room: LocalRoom, peerId: string, metadata: Record<string, unknown>): void {
+    const here = room.peers.get(peerId)
+    if (here !== undefined) here.metadata = metadata
+    else if (room.remote?.has(peerId) === true) room.remote.set(peerId, metadata)
   }
 
   /** Marks a join of the room under way; `opened` ends it. */

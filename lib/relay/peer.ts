@@ -25,11 +25,14 @@ export class LocalPeer {
   replay: string[] = []
   replayBytes = 0
   grace: NodeJS.Timeout | undefined
+  /** Its join token allows it to replace its own metadata (`update-metadata`); the session keeps it across resumes. */
+  canUpdateMetadata = false
 
   constructor (
     readonly peerId: string,
     readonly roomId: string,
-    readonly metadata: Record<string, unknown>,
+    /** Replaced by a metadata update (relay/metadata.ts). */
+    public metadata: Record<string, unknown>,
     readonly connection: string,
     readonly joinedAt: string,
     burst: number

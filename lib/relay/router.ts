@@ -1,12 +1,16 @@
 // A client's frame: checked against the rate and size limits, parsed, and routed to its recipients here or on
 // another node.
 import type { RawData } from 'ws'
+import { isSignallingError } from '../errors.js'
 import type { MessageRate } from '../limits.js'
-import { CloseCodes, MAX_FRAME_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer } from '../protocol.js'
+import {
+  CloseCodes, MAX_FRAME_BYTES, MAX_PEER_METADATA_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer
+} from '../protocol.js'
 import type { Delivery } from './delivery.js'
 import type { Departures } from './departures.js'
 import { byteLength, dataJson, openRelayFrame } from './frames.js'
 import { take } from './message-rate.js'
+import type { PeerUpdates } from './metadata.js'
 import type { LocalPeer } from './peer.js'
 import type { RelayContext } from './types.js'
 
@@ -16,14 +20,16 @@ export class Router {
   readonly #departures: Departures
   readonly #rate: MessageRate | false
   readonly #iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }
+  readonly #updates: PeerUpdates
 
   constructor (ctx: RelayContext, delivery: Delivery, departures: Departures, rate: MessageRate | false,
-    iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }) {
+    iceServers: (peerId: string) => { iceServers: IceServer[], ttl: number }, updates: PeerUpdates) {
     this.#ctx = ctx
     this.#delivery = delivery
     this.#departures = departures
     this.#rate = rate
     this.#iceServers = iceServers
+    this.#updates = updates
   }
 
   onFrame (peer: LocalPeer, data: RawData, isBinary: boolean): void {
@@ -71,6 +77,8 @@ export class Router {
         return this.#delivery.send(peer, { type: 'ice-servers', ...this.#iceServers(peer.peerId) })
       case 'leave':
         return this.#departures.leave(peer, CloseCodes.NORMAL, 'left', 'left')
+      case 'update-metadata':
+        return this.#updateOwn(peer, message.metadata, message.id)
       case 'message':
         if (message.to === undefined) {
           this.#ctx.metrics.relayed('message')
@@ -80,6 +88,20 @@ export class Router {
       default:
         return this.#toPeer(peer, message.to, message.type, dataJson(message.data), message.id)
     }
+  }
+
+  /** A peer replaces its own metadata: only with the claim of its token, within the size of a token's metadata. */
+  #updateOwn (peer: LocalPeer, metadata: Record<string, unknown>, id: string | number | undefined): void {
+    if (!peer.canUpdateMetadata) return this.#delivery.sendError(peer, 'FORBIDDEN', 'this peer\'s join token does not allow it to update its metadata', id)
+    if (Buffer.byteLength(dataJson(metadata)!) > MAX_PEER_METADATA_BYTES) {
+      return this.#delivery.sendError(peer, 'INVALID_MESSAGE', `metadata exceeds ${MAX_PEER_METADATA_BYTES} bytes serialized`, id)
+    }
+    this.#updates.update(peer.roomId, peer.peerId, metadata).catch((err: unknown) => {
+      const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
+      if (code === 'INTERNAL_ERROR') this.#ctx.log.error({ err, peerId: peer.peerId, roomId: peer.roomId }, 'metadata update failed')
+      const detail = code === 'BACKPLANE_UNAVAILABLE' ? 'the update did not reach every node' : code === 'INTERNAL_ERROR' ? 'update not handled' : code === 'ROOM_NOT_FOUND' ? peer.roomId : peer.peerId
+      this.#delivery.sendError(peer, code, detail, id)
+    })
   }
 
   /** `data` is JSON text (undefined: no `data`). */
