@@ -5,6 +5,7 @@ import { CloseCodes } from '../../../lib/protocol.js'
 import { Handoffs } from '../../../lib/relay/handoff.js'
 import { Joins } from '../../../lib/relay/join.js'
 import { attach, socketListeners } from '../../../lib/relay/link.js'
+import { PeerUpdates } from '../../../lib/relay/metadata.js'
 import { Router } from '../../../lib/relay/router.js'
 import type { RelayEvents } from '../../../lib/relay/types.js'
 import { relayParts, socketPairs, type SocketPair } from './parts.js'
@@ -15,7 +16,7 @@ const json = (frame: string): Record<string, unknown> => JSON.parse(frame) as Re
 async function node (t: Test, options: { events?: RelayEvents } = {}) {
   const { pair } = await socketPairs(t)
   const parts = await relayParts({ ...options, resume: { grace: 1000 } })
-  const router = new Router(parts.ctx, parts.delivery, parts.departures, false, noIce)
+  const router = new Router(parts.ctx, parts.delivery, parts.departures, false, noIce, new PeerUpdates(parts.ctx, parts.delivery, parts.departures))
   const handoffs = new Handoffs(parts.ctx, parts.departures)
   const joins = new Joins(parts.ctx, { delivery: parts.delivery, departures: parts.departures, router, handoffs },
     { iceServers: noIce, resumeToken: (peerId) => `resume-${peerId}`, clockSkew: 5, burst: 10 })

@@ -2,6 +2,7 @@ import { test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MAX_FRAME_BYTES } from '../../../lib/protocol.js'
 import type { MessageRate } from '../../../lib/limits.js'
+import { PeerUpdates } from '../../../lib/relay/metadata.js'
 import { Router } from '../../../lib/relay/router.js'
 import { relayParts, socketPairs, type SocketPair } from './parts.js'
 
@@ -12,7 +13,7 @@ const last = async (p: SocketPair, count: number): Promise<Record<string, unknow
 async function room (t: Parameters<typeof socketPairs>[0], rate: MessageRate | false = false) {
   const { pair } = await socketPairs(t)
   const parts = await relayParts()
-  const router = new Router(parts.ctx, parts.delivery, parts.departures, rate, iceServers)
+  const router = new Router(parts.ctx, parts.delivery, parts.departures, rate, iceServers, new PeerUpdates(parts.ctx, parts.delivery, parts.departures))
   const [a, b, c] = [await pair(), await pair(), await pair()]
   const alice = await parts.seat(a.server, 'alice')
   await parts.seat(b.server, 'bob')
