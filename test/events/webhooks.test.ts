@@ -155,3 +155,21 @@ t.test('bad webhook options stop the plugin with the option named', async (t) =>
   await t.rejects(build({ endpoints: [{ url: receiver.url, events: ['peer.nope' as 'peer.joined'] }], secret: TEST_WEBHOOK_SECRET }), /unknown webhook event type/)
   await t.rejects(build({ endpoints: [receiver.url], secret: TEST_WEBHOOK_SECRET, timeout: 0 }), /webhooks\.timeout/)
 })
+
+t.test('an attempt that gets no answer times out and is retried; the relay meanwhile goes on', async (t) => {
+  const { createServer } = await import('node:http')
+  const hanging = createServer(() => {})
+  hanging.listen(0, '127.0.0.1')
+  await new Promise((resolve) => hanging.once('listening', resolve))
+  t.teardown(async () => { await new Promise((resolve) => { hanging.close(resolve); hanging.closeAllConnections() }) })
+  const url = `http://127.0.0.1:${(hanging.address() as { port: number }).port}/hook`
+  const server = await startServer(t, { webhooks: { endpoints: [url], secret: TEST_WEBHOOK_SECRET, timeout: 100, retryFor: 400, backoff: { initial: 20, max: 50 } } })
+  await server.createRoom({ roomId: 'r' })
+  const alice = await server.join('r', 'alice')
+  await server.join('r', 'bob')
+  t.match(await alice.next('peer-joined'), { peer: { peerId: 'bob' } }, 'joins are not held up by the hanging receiver')
+  await until(() => server.app.signalling.metrics.render().includes('signalling_webhook_dead_letters_total{reason="retries-exhausted"} 1'), 'the first dead letter')
+  const [letter] = await server.app.signalling.deadLetters()
+  t.match(letter, { reason: 'retries-exhausted', lastError: 'timeout after 100 ms', event: { type: 'room.created' } })
+  t.ok(letter!.attempts >= 2, 'retried before giving up')
+})
