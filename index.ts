@@ -12,6 +12,7 @@ import { errorHandler } from './routes/error-handler.js'
 import iceServers from './routes/ice-servers.js'
 import rooms from './routes/rooms.js'
 import tokens from './routes/tokens.js'
+import webhooks from './routes/webhooks.js'
 import ws, { type WsRouteOptions } from './routes/ws.js'
 import { peerjsHttp, peerjsSocket, resolvePeerjsOptions, type PeerjsOptions } from './routes/peerjs.js'
 import { resolveYWebrtcOptions, yWebrtcSocket, type YWebrtcOptions } from './routes/y-webrtc.js'
@@ -62,6 +63,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingOptions)
       await restScope.register(rooms)
       await restScope.register(tokens)
       await restScope.register(iceServers)
+      await restScope.register(webhooks)
       if (peerjs !== undefined) await restScope.register(peerjsHttp, peerjs)
     })
     await scope.register(async (wsScope) => {
@@ -89,6 +91,8 @@ export default fp(signalling, { name: 'fastify-signalling', fastify: '5.x' })
 export type { Signalling } from './plugins/signalling.js'
 export type { AuthOptions } from './plugins/auth.js'
 export type { RoomRegistry, RoomRecord } from './lib/room-registry.js'
+export type { EventData, EventType, SignallingEvent } from './lib/events/types.js'
+export type { WebhookEndpoint, WebhookOptions } from './lib/events/webhook-options.js'
 export type { MessageRate, RequestRate, ResumeOptions, RoomDefaults } from './lib/limits.js'
 export { MemoryRoomRegistry } from './lib/room-registry.js'
 export { CloseCodes } from './lib/protocol.js'

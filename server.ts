@@ -48,6 +48,7 @@ try {
     allowedOrigins: config.allowedOrigins,
     peerjs: config.peerjs,
     yWebrtc: config.yWebrtc,
+    webhooks: config.webhooks,
     metrics: { token: config.metricsToken },
     https,
     logger: { level: config.logLevel }

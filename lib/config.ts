@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { PEERJS_PATH } from './compat/peerjs.js'
 import { Y_WEBRTC_PATH } from './compat/y-webrtc.js'
+import type { EventType } from './events/types.js'
+import { isEventType, isWebhookSecret, WEBHOOK_DEFAULTS, type WebhookOptions } from './events/webhook-options.js'
 import { IceConfigError, parseIceConfig, type IceConfig } from './ice-servers.js'
 import { MIN_SECRET_BYTES } from './join-token.js'
 import {
@@ -51,6 +53,8 @@ export interface ServerConfig {
   peerjs?: { mode: 'open' | 'token', path: string, key: string, rooms: 'create' | 'existing', discovery: boolean }
   /** The y-webrtc endpoint, when Y_WEBRTC_MODE is `open` or `token`. */
   yWebrtc?: { mode: 'open' | 'token', path: string, rooms: 'create' | 'existing' }
+  /** Signed POSTs of the lifecycle events, when WEBHOOK_URLS is set (times in ms, as the plugin's option). */
+  webhooks?: WebhookOptions
   /** Names of the secrets generated because they were not set (development only). */
   generated: string[]
   env: Record<string, string | undefined>
@@ -87,6 +91,41 @@ function yWebrtc (env: Record<string, string | undefined>, peerjsConfig: ServerC
     throw new ConfigError(`Y_WEBRTC_PATH must differ from the other WebSocket paths (/ws, PEERJS_PATH/peerjs), got "${path}"`)
   }
   return { mode, path, rooms }
+}
+
+/** A list of event types (comma- or `|`-separated), each checked. */
+function eventTypes (name: string, raw: string, separator: RegExp): EventType[] {
+  const types = raw.split(separator).map((type) => type.trim()).filter(Boolean)
+  const bad = types.find((type) => !isEventType(type))
+  if (bad !== undefined) throw new ConfigError(`${name} has an unknown event type "${bad}" (room.created, room.deleted, peer.joined, peer.left, peer.metadata-updated)`)
+  return types as EventType[]
+}
+
+/** WEBHOOK_*: off unless WEBHOOK_URLS is set; `URL|type|type` limits one URL to those event types. */
+function webhooks (env: Record<string, string | undefined>): WebhookOptions | undefined {
+  const seconds = (name: string, fallback: number, min: number, max: number): number => integer(env, name, fallback / 1000, min, max) * 1000
+  const retryFor = seconds('WEBHOOK_RETRY_FOR', WEBHOOK_DEFAULTS.retryFor, 0, 30 * 86400)
+  const timeout = seconds('WEBHOOK_TIMEOUT', WEBHOOK_DEFAULTS.timeout, 1, 300)
+  const initial = seconds('WEBHOOK_BACKOFF_INITIAL', WEBHOOK_DEFAULTS.backoff.initial, 1, 86400)
+  const max = seconds('WEBHOOK_BACKOFF_MAX', Math.max(initial, WEBHOOK_DEFAULTS.backoff.max), 1, 7 * 86400)
+  if (max < initial) throw new ConfigError(`WEBHOOK_BACKOFF_MAX must be at least WEBHOOK_BACKOFF_INITIAL (${initial / 1000}), got "${max / 1000}"`)
+  const queueSize = integer(env, 'WEBHOOK_QUEUE_SIZE', WEBHOOK_DEFAULTS.queueSize, 1, 10_000_000)
+  const defaultEvents = env.WEBHOOK_EVENTS === undefined || env.WEBHOOK_EVENTS.trim() === '' ? undefined : eventTypes('WEBHOOK_EVENTS', env.WEBHOOK_EVENTS, /,/)
+  const raw = env.WEBHOOK_URLS ?? ''
+  if (raw.trim() === '') return undefined
+  const endpoints = raw.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    const [url = '', ...filter] = entry.split('|')
+    let parsed: URL | undefined
+    try { parsed = new URL(url.trim()) } catch {}
+    if (parsed === undefined || !['http:', 'https:'].includes(parsed.protocol)) throw new ConfigError(`WEBHOOK_URLS must be comma-separated http(s) URLs, got "${url}"`)
+    const events = filter.length > 0 ? eventTypes('WEBHOOK_URLS', filter.join('|'), /\|/) : defaultEvents
+    return events === undefined ? { url: url.trim() } : { url: url.trim(), events }
+  })
+  if (new Set(endpoints.map((e) => e.url)).size !== endpoints.length) throw new ConfigError('WEBHOOK_URLS lists a URL twice')
+  const secret = env.WEBHOOK_SECRET ?? ''
+  if (secret === '') throw new ConfigError('WEBHOOK_URLS needs WEBHOOK_SECRET (whsec_ and 24 to 64 bytes in base64) to be set')
+  if (!isWebhookSecret(secret)) throw new ConfigError('WEBHOOK_SECRET must be whsec_ and 24 to 64 bytes in base64')
+  return { endpoints, secret, retryFor, timeout, backoff: { initial, max }, queueSize }
 }
 
 function integer (env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
@@ -219,6 +258,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     metricsToken: env.METRICS_TOKEN === '' ? undefined : env.METRICS_TOKEN,
     peerjs: peerjsConfig,
     yWebrtc: yWebrtc(env, peerjsConfig),
+    webhooks: webhooks(env),
     redis: redisUrl === '' ? undefined : { url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? 'signalling:', nodeTtl: integer(env, 'REDIS_NODE_TTL', 10, 2, 3600) * 1000 },
     demo: env.DEMO === 'true' || (!production && env.DEMO !== 'false'),
     ice,

@@ -10,6 +10,7 @@ export const ErrorCodes = {
   ROOM_FULL: { status: 403, message: 'Room %s is full' },
   ROOM_NOT_FOUND: { status: 404, message: 'Room %s not found' },
   PEER_NOT_FOUND: { status: 404, message: 'Peer %s not found' },
+  DEAD_LETTER_NOT_FOUND: { status: 404, message: 'Dead letter %s not found' },
   ROOM_EXISTS: { status: 409, message: 'Room %s already exists' },
   SESSION_EXPIRED: { status: 410, message: 'Session of peer %s can no longer be resumed' },
   RATE_LIMITED: { status: 429, message: 'Rate limited: %s' },

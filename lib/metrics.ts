@@ -14,6 +14,8 @@ export interface SignallingMetricsOptions {
   rooms: () => number
   /** The backplane's state; `'none'` leaves `signalling_backplane_up` out of the output. */
   backplane: () => BackplaneState
+  /** Webhook deliveries waiting on this node, and whether this node is the one delivering; absent without webhooks. */
+  webhooks?: () => { depth: number, delivering: boolean }
 }
 
 /** Sampling interval of the event-loop delay monitor, in ms. */
@@ -116,6 +118,12 @@ export class SignallingMetrics {
   readonly #closes = new LabelledCounter<number>('signalling_socket_closes_total', 'Peer sockets closed, by close code.', 'code')
   readonly #joins = new Counter('signalling_joins_total', 'Peers that joined a room on this node (resumes excluded).')
   readonly #resumes = new Counter('signalling_resumes_total', 'Peers that resumed their place after a dropped connection.')
+  readonly #webhooksDelivered = new Counter('signalling_webhook_deliveries_total', 'Webhook deliveries answered 2xx.')
+  readonly #webhookFailures = new Counter('signalling_webhook_failed_attempts_total', 'Webhook attempts that failed (non-2xx, timeout, network) and are retried.')
+  readonly #deadLettered = new LabelledCounter('signalling_webhook_dead_letters_total',
+    'Webhook deliveries moved to the dead-letter list, by reason (queue-full: dropped from a full in-memory queue).', 'reason', ['retries-exhausted', 'gone', 'queue-full'])
+
+  readonly #eventsDropped = new Counter('signalling_events_dropped_total', 'Events lost because the outbox could not keep them within the retry period.')
   readonly #loop: IntervalHistogram
   /** Summed over every scrape window, so `_sum` and `_count` only grow while the quantiles cover one window. */
   #loopSum = 0
@@ -148,6 +156,10 @@ export class SignallingMetrics {
   resumed (): void { this.#resumes.value++ }
   closed (code: number): void { this.#closes.inc(code) }
   joined (): void { this.#joins.value++ }
+  webhookDelivered (): void { this.#webhooksDelivered.value++ }
+  webhookFailedAttempt (): void { this.#webhookFailures.value++ }
+  webhookDeadLettered (reason: 'retries-exhausted' | 'gone' | 'queue-full'): void { this.#deadLettered.inc(reason) }
+  eventDropped (): void { this.#eventsDropped.value++ }
 
   /** Stops the event-loop monitor; rendering still works, with the delay frozen at its last window. */
   stop (): void { this.#loop.disable() }
@@ -171,6 +183,15 @@ export class SignallingMetrics {
     this.#joins.render(out)
     this.#resumes.render(out)
     this.#closes.render(out)
+    const webhooks = this.#options.webhooks?.()
+    if (webhooks !== undefined) {
+      gauge(out, 'signalling_webhook_queue_depth', 'Webhook deliveries waiting on this node.', webhooks.depth)
+      gauge(out, 'signalling_webhook_delivering', 'Whether this node delivers the webhooks (with Redis, one node at a time).', webhooks.delivering ? 1 : 0)
+      this.#webhooksDelivered.render(out)
+      this.#webhookFailures.render(out)
+      this.#deadLettered.render(out)
+    }
+    this.#eventsDropped.render(out)
     this.#renderEventLoop(out)
     this.#renderProcess(out)
     return out.join('\n') + '\n'

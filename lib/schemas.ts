@@ -134,3 +134,42 @@ export function assertMetadataSize (metadata: unknown, maxBytes: number, what: s
     throw signallingError('INVALID_REQUEST', `${what} exceeds ${maxBytes} bytes serialized`)
   }
 }
+
+// --- lifecycle events and their webhook deliveries (lib/events/)
+
+export const EVENT_TYPES = ['room.created', 'room.deleted', 'peer.joined', 'peer.left', 'peer.metadata-updated'] as const
+export const EventType = Type.Union(EVENT_TYPES.map((type) => Type.Literal(type)), { title: 'EventType' })
+
+/** A departed peer: as the REST API showed it while it was here, or only its id when this node never knew more. */
+export const DepartedPeer = Type.Object({
+  peerId: PeerId,
+  metadata: Type.Optional(Metadata),
+  joinedAt: Type.Optional(Type.String({ format: 'date-time' }))
+}, { title: 'DepartedPeer', additionalProperties: false })
+
+export const SignallingEvent = Type.Object({
+  id: Type.String({ description: '`evt_` and 32 hex digits; the `webhook-id` of every delivery of the event' }),
+  type: EventType,
+  timestamp: Type.String({ format: 'date-time', description: 'When it happened' }),
+  roomId: RoomId,
+  seq: Type.Integer({ minimum: 1, description: 'Per room, one more than the room\'s previous event' }),
+  data: Type.Object({
+    room: Type.Optional(Room),
+    peer: Type.Optional(Type.Union([PeerSummary, DepartedPeer])),
+    reason: Type.Optional(Type.String({ description: 'room.deleted: `api` or `empty-timeout`; peer.left: the reason of `peer-left`' }))
+  }, { additionalProperties: false })
+}, { title: 'SignallingEvent', additionalProperties: false })
+
+export const DeadLetter = Type.Object({
+  id: Type.String({ description: 'The dead letter\'s own id (`dl_…`), for replay' }),
+  url: Type.String({ description: 'The endpoint it was for' }),
+  reason: Type.Union([Type.Literal('retries-exhausted'), Type.Literal('gone'), Type.Literal('queue-full')]),
+  attempts: Type.Integer({ minimum: 0 }),
+  lastError: Type.Optional(Type.String({ description: 'The last attempt\'s HTTP status or network error' })),
+  deadAt: Type.String({ format: 'date-time' }),
+  event: SignallingEvent
+}, { title: 'DeadLetter', additionalProperties: false })
+export type DeadLetter = Static<typeof DeadLetter>
+
+export const DeadLetterList = Type.Object({ deadLetters: Type.Array(DeadLetter) }, { title: 'DeadLetterList', additionalProperties: false })
+export const DeadLetterParams = Type.Object({ id: Type.String({ pattern: '^dl_[0-9a-f]{32}$' }) }, { additionalProperties: false })

@@ -9,13 +9,18 @@ import { iceServersFor, parseIceConfig, type IceConfigInput } from '../lib/ice-s
 import { keptMetadata, type IceServer } from '../lib/protocol.js'
 import type { RedisBackplane, RedisBackplaneOptions } from '../lib/redis-backplane.js'
 import { SignallingMetrics } from '../lib/metrics.js'
+import { LifecycleEvents } from '../lib/events/emitter.js'
+import { MemoryOutbox } from '../lib/events/memory-outbox.js'
+import type { RedisOutbox } from '../lib/events/redis-outbox.js'
+import type { EventListener, EventOutbox, EventType } from '../lib/events/types.js'
+import { resolveWebhooks, type WebhookOptions } from '../lib/events/webhook-options.js'
 import { DEFAULT_ROOM, type MessageRate, type ResumeOptions, type RoomDefaults } from '../lib/limits.js'
 import { Relay } from '../lib/relay.js'
 import { MemoryRoomRegistry, type RoomRegistry } from '../lib/room-registry.js'
 import {
   assertMetadataSize, assertValid, createRoomBodySchema, type CreateRoomBody, MAX_PEER_METADATA_BYTES, MAX_ROOM_METADATA_BYTES,
-  MAX_SERVER_MESSAGE_BYTES, type PeerSummary, SendMessageBody, TOKEN_DEFAULTS, TokenBody, UpdatePeerBody, type Room, type RoomDetails,
-  type TokenReply
+  MAX_SERVER_MESSAGE_BYTES, SendMessageBody, TOKEN_DEFAULTS, TokenBody, UpdatePeerBody, type DeadLetter, type PeerSummary,
+  type Room, type RoomDetails, type TokenReply
 } from '../lib/schemas.js'
 
 export interface SignallingCoreOptions extends Pick<AuthOptions, 'clockSkew'> {
@@ -37,6 +42,8 @@ export interface SignallingCoreOptions extends Pick<AuthOptions, 'clockSkew'> {
   drainTimeout?: number
   /** STUN/TURN servers handed to peers; TURN credentials are minted per peer from `turnSecret` (TURN REST API). */
   ice?: IceConfigInput
+  /** Signed POSTs of the lifecycle events (Standard Webhooks); see README "Events and webhooks". */
+  webhooks?: WebhookOptions
 }
 
 export interface Signalling {
@@ -70,6 +77,13 @@ export interface Signalling {
   readonly relay: Relay
   /** Prometheus metrics of this node (serve them with routes/metrics.ts or your own route). */
   readonly metrics: SignallingMetrics
+  /** Listens to a lifecycle event of this node (room.created, peer.joined, ...), once it is numbered in its room. */
+  on: <T extends EventType>(type: T, listener: EventListener<T>) => void
+  off: <T extends EventType>(type: T, listener: EventListener<T>) => void
+  /** Webhook deliveries given up (of every node, with Redis), oldest first. */
+  deadLetters: () => Promise<DeadLetter[]>
+  /** Queues a dead letter again for its endpoint, with the same webhook-id; throws DEAD_LETTER_NOT_FOUND. */
+  replayDeadLetter: (id: string) => Promise<void>
 }
 
 declare module 'fastify' {
@@ -82,10 +96,11 @@ declare module 'fastify' {
 const randomId = (): string => randomUUID().replaceAll('-', '')
 
 async function signalling (fastify: FastifyInstance, options: SignallingCoreOptions): Promise<void> {
+  const webhooks = options.webhooks === undefined ? undefined : resolveWebhooks(options.webhooks)
   let registry = options.registry ?? new MemoryRoomRegistry()
   let backplane: RedisBackplane | undefined
-  if (options.redis !== undefined) {
-    const redisOptions = typeof options.redis === 'string' ? { url: options.redis } : options.redis
+  const redisOptions = typeof options.redis === 'string' ? { url: options.redis } : options.redis
+  if (redisOptions !== undefined) {
     // loaded only for a deployment on Redis: a node in memory does not carry ioredis in its heap, where every
     // object is marked again at each full collection
     const { RedisBackplane } = await import('../lib/redis-backplane.js')
@@ -101,8 +116,52 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
   const metrics: SignallingMetrics = new SignallingMetrics({
     peers: () => relay.localPeerCount,
     rooms: () => relay.localRoomCount,
-    backplane: () => backplane === undefined ? 'none' : backplane.up ? 'up' : 'down'
+    backplane: () => backplane === undefined ? 'none' : backplane.up ? 'up' : 'down',
+    webhooks: webhooks === undefined ? undefined : () => ({ depth: outbox.depth, delivering: redisOutbox?.leading ?? true })
   })
+  const outboxHooks = {
+    log: fastify.log,
+    metrics: {
+      delivered: () => metrics.webhookDelivered(),
+      failedAttempt: () => metrics.webhookFailedAttempt(),
+      deadLettered: (reason: DeadLetter['reason']) => metrics.webhookDeadLettered(reason)
+    }
+  }
+  let outbox: EventOutbox
+  let redisOutbox: RedisOutbox | undefined
+  if (backplane !== undefined && redisOptions !== undefined) {
+    const { RedisOutbox } = await import('../lib/events/redis-outbox.js')
+    redisOutbox = new RedisOutbox({
+      url: redisOptions.url,
+      keyPrefix: redisOptions.keyPrefix ?? 'signalling:',
+      nodeId: backplane.nodeId,
+      // a dead node's deliveries move to another node as its peers do
+      lease: redisOptions.nodeTtl ?? 10_000,
+      log: fastify.log
+    }, webhooks, outboxHooks)
+    await redisOutbox.start().catch(async (err: unknown) => {
+      await backplane!.close()
+      throw err
+    })
+    outbox = redisOutbox
+  } else {
+    outbox = new MemoryOutbox(webhooks, outboxHooks)
+  }
+  const events = new LifecycleEvents(outbox, { log: fastify.log, appendFor: webhooks?.retryFor ?? 60_000, dropped: () => metrics.eventDropped() })
+  // peers as they joined, so that peer.left shows them as GET /rooms/{id} did
+  const known = new Map<string, Map<string, PeerSummary>>()
+  const remember = (roomId: string, peer: PeerSummary): void => {
+    let peers = known.get(roomId)
+    if (peers === undefined) known.set(roomId, peers = new Map())
+    peers.set(peer.peerId, peer)
+  }
+  const departed = (roomId: string, peerId: string): PeerSummary | { peerId: string } => {
+    const peers = known.get(roomId)
+    const peer = peers?.get(peerId)
+    peers?.delete(peerId)
+    if (peers?.size === 0) known.delete(roomId)
+    return peer ?? { peerId }
+  }
   const relay: Relay = new Relay({
     registry,
     backplane,
@@ -115,9 +174,30 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     resumeToken: (peerId, roomId, metadata) =>
       fastify.signallingAuth.signJoinToken(joinClaims(roomId, peerId, RESUME_TOKEN_TTL, metadata, Date.now(), RESUME_AUDIENCE)),
     log: fastify.log,
-    metrics
+    metrics,
+    events: {
+      joined: (roomId, peer) => {
+        remember(roomId, peer)
+        events.emit('peer.joined', roomId, { peer })
+      },
+      left: (roomId, peerId, reason) => events.emit('peer.left', roomId, { peer: departed(roomId, peerId), reason }),
+      updated: (roomId, peer) => {
+        remember(roomId, peer)
+        events.emit('peer.metadata-updated', roomId, { peer })
+      }
+    }
   })
   const auth = fastify.signallingAuth
+  // deleted by the sweep of the node that saw it expire: once, wherever the room's peers were
+  registry.onExpired((roomId) => {
+    known.delete(roomId)
+    events.emit('room.deleted', roomId, { reason: 'empty-timeout' })
+  })
+  // the peers of a dead node, reported by the one node that removed them
+  backplane?.onPeersLost((lost) => {
+    for (const { roomId, peerId } of lost) events.emit('peer.left', roomId, { peer: departed(roomId, peerId), reason: 'disconnected' })
+  })
+  backplane?.onEvent((roomId, event) => { if (event.kind === 'close-room') known.delete(roomId) })
 
   async function existing (roomId: string): Promise<Room> {
     const room = await registry.get(roomId)
@@ -133,13 +213,15 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
     async createRoom (input = {}) {
       const body = assertValid(createRoomBody, input, 'room')
       assertMetadataSize(body.metadata, MAX_ROOM_METADATA_BYTES, 'room metadata')
-      return await registry.create({
+      const room = await registry.create({
         roomId: body.roomId ?? randomId(),
         maxPeers: body.maxPeers ?? roomDefaults.maxPeers,
         emptyTimeout: body.emptyTimeout ?? roomDefaults.emptyTimeout,
         metadata: keptMetadata(body.metadata),
         createdAt: new Date().toISOString()
       })
+      events.emit('room.created', room.roomId, { room })
+      return room
     },
     async room (roomId) {
       const room = await existing(roomId)
@@ -149,7 +231,23 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
       return await registry.list()
     },
     async deleteRoom (roomId) {
+      // for the event: the record as it was; a failed read only leaves it out
+      const room = await registry.get(roomId).catch(() => undefined)
       await relay.closeRoom(roomId)
+      known.delete(roomId)
+      events.emit('room.deleted', roomId, room === undefined ? { reason: 'api' } : { room, reason: 'api' })
+    },
+    on (type, listener) {
+      events.on(type, listener)
+    },
+    off (type, listener) {
+      events.off(type, listener)
+    },
+    async deadLetters () {
+      return await outbox.deadLetters()
+    },
+    async replayDeadLetter (id) {
+      if (!await outbox.replay(id)) throw signallingError('DEAD_LETTER_NOT_FOUND', id)
     },
     async issueToken (roomId, input = {}) {
       const body = assertValid(TokenBody, input, 'token request')
@@ -191,6 +289,9 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
   fastify.addHook('onClose', async () => {
     metrics.stop()
     await relay.close()
+    // the departures recorded by the close are events too
+    await events.close(2000)
+    await outbox.close()
   })
 }
 
