@@ -1,18 +1,19 @@
 // Rooms on Redis, shared by every node, and routing of frames between nodes by room over Redis pub/sub.
 // Key layout and the scripts: lib/redis/scripts.ts; the channel messages: lib/redis/codec.ts.
 import { randomUUID } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import type { Backplane, BackplaneEvent, HostedPeer, Reconnection, RestoreOutcome } from './backplane.js'
 import { isSignallingError, signallingError } from './errors.js'
 import type { JoinResult, RoomRecord, RoomRegistry } from './room-registry.js'
 import { decode, encode } from './redis/codec.js'
+import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { checkTarget, type RedisTarget } from './redis/target.js'
 import { RedisRoomStore } from './redis/room-store.js'
-import { defineScripts, type Scripts } from './redis/scripts.js'
+import { defineScripts, hostedMember, KeyLayout, type Scripts } from './redis/scripts.js'
 import type { PeerSummary, Room } from './schemas.js'
 
-export interface RedisBackplaneOptions {
-  /** redis://[:password@]host:port[/db] */
-  url: string
+/** One of `url` (one server), `cluster` (Redis Cluster 7+) or `sentinel` (a master found through Sentinel). */
+export interface RedisBackplaneOptions extends RedisTarget {
   /** Prefix of every key and channel, so several deployments can share one Redis (default `signalling:`). */
   keyPrefix?: string
   /** A node that has not refreshed its liveness key for this long (ms) is dead; its peers are reported gone. Default 10000. */
@@ -34,8 +35,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   readonly nodeId = randomUUID().replaceAll('-', '').slice(0, 12)
   readonly #prefix: string
   readonly #nodeTtl: number
-  readonly #redis: Redis & Scripts
-  readonly #subscriber: Redis
+  readonly #redis: RedisConnection & Scripts
+  readonly #subscriber: RedisConnection
+  readonly #keys: KeyLayout
+  /** On a cluster, sharded pub/sub: a room's messages stay on its shard. */
+  readonly #sharded: boolean
   readonly #rooms: RedisRoomStore
   readonly #watched = new Set<string>()
   readonly #expiredListeners: Array<(roomId: string) => void> = []
@@ -56,7 +60,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   #closing = false
 
   constructor (options: RedisBackplaneOptions) {
+    checkTarget(options)
     this.#prefix = options.keyPrefix ?? 'signalling:'
+    this.#sharded = options.cluster !== undefined
+    if (this.#sharded && /[{}]/.test(this.#prefix)) throw new Error('redis.keyPrefix must not hold { or } on a cluster: the room\'s id is the hash tag')
+    this.#keys = new KeyLayout(this.#prefix, this.#sharded)
     this.#nodeTtl = options.nodeTtl ?? 10_000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#log = options.log ?? { info () {}, warn () {} }
@@ -73,18 +81,23 @@ export class RedisBackplane implements RoomRegistry, Backplane {
       commandTimeout: options.commandTimeout ?? 2000
     }
     // named, so that an operator (or a test) can tell the nodes' connections apart in CLIENT LIST
-    this.#redis = defineScripts(new Redis(options.url, { ...common, connectionName: `signalling-${this.nodeId}-commands` }))
+    this.#redis = defineScripts(connectRedis(options, { ...common, connectionName: `signalling-${this.nodeId}-commands` }))
     // resubscribed by the recovery, not by ioredis: its own resubscription could not be caught if it failed, and
     // would bring back rooms unwatched while Redis was away
-    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: `signalling-${this.nodeId}-events` })
+    this.#subscriber = connectRedis(options, { ...common, autoResubscribe: false, connectionName: `signalling-${this.nodeId}-events` })
     for (const connection of [this.#redis, this.#subscriber]) {
       connection.on('error', (err: Error) => { if (!this.#wasDown) this.#log.warn({ err: err.message }, 'redis connection error') })
       connection.on('close', () => { if (!this.#closing) this.#wasDown = true })
+      // a cluster stays ready while one master is away: a lost or failing node is an outage of its slots
+      if (this.#sharded) {
+        connection.on('-node', () => { if (!this.#closing) this.#wasDown = true })
+        connection.on('node error', () => { if (!this.#closing) this.#wasDown = true })
+      }
     }
     // either connection may be the one that dropped: each coming back checks whether a resynchronisation is due
     for (const connection of [this.#redis, this.#subscriber]) connection.on('ready', () => { if (this.#wasDown) this.#recover() })
-    this.#rooms = new RedisRoomStore(async (operation) => await this.#store(async () => await operation(this.#redis)), this.#prefix, this.nodeId)
-    this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message.toString()))
+    this.#rooms = new RedisRoomStore(async (operation) => await this.#store(async () => await operation(this.#redis)), this.#keys, this.nodeId)
+    this.#subscriber.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message.toString()))
   }
 
   /** Connects both connections and starts the liveness, expiry and reaper timers. Rejects when Redis cannot be reached. */
@@ -122,15 +135,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     return this.#redis.status === 'ready' && this.#subscriber.status === 'ready'
   }
 
-  #key (...parts: string[]): string {
-    return this.#prefix + parts.join(':')
-  }
-
   /**
    * Every command goes through here: at most `maxPending` wait for Redis at a time, and a command that times out
    * takes its connection down, so that the backplane reports down and what waits on it fails instead of piling up.
    */
-  async #call<T> (connection: Redis, operation: () => Promise<T>): Promise<T> {
+  async #call<T> (connection: RedisConnection, operation: () => Promise<T>): Promise<T> {
     if (this.#pending >= this.#maxPending) throw signallingError('BACKPLANE_UNAVAILABLE', 'too many commands waiting for redis')
     this.#pending++
     try {
@@ -143,7 +152,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     }
   }
 
-  #stalled (connection: Redis): void {
+  #stalled (connection: RedisConnection): void {
     if (this.#closing || connection.status !== 'ready') return
     this.#log.warn({ node: this.nodeId, connection: connection === this.#redis ? 'commands' : 'events' }, 'redis stopped answering: reconnecting')
     this.#wasDown = true
@@ -157,12 +166,15 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async #beat (): Promise<void> {
-    await this.#call(this.#redis, async () => await this.#redis.multi().set(this.#key('node', this.nodeId), '1', 'PX', this.#nodeTtl).sadd(this.#key('nodes'), this.nodeId).exec())
+    await this.#call(this.#redis, async () => await Promise.all([
+      this.#redis.set(this.#keys.node(this.nodeId), '1', 'PX', this.#nodeTtl),
+      this.#redis.sadd(this.#keys.nodes(), this.nodeId)
+    ]))
   }
 
   /** True when Redis lost its data since the last check (first call: false). */
   async #checkEpoch (): Promise<boolean> {
-    const key = this.#key('epoch')
+    const key = this.#keys.epoch()
     const epoch = await this.#call(this.#redis, async () => {
       await this.#redis.set(key, randomUUID(), 'NX')
       return await this.#redis.get(key)
@@ -173,21 +185,45 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async #reapDeadNodes (): Promise<void> {
-    const nodes = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#key('nodes')))
+    const nodes = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#keys.nodes()))
     for (const node of nodes) {
       if (node === this.nodeId) continue
-      const flat = await this.#call(this.#redis, async () => await this.#redis.sigReap(this.#key('node', node), this.#key('node', node, 'peers'), this.#key('nodes'), this.#prefix, Date.now(), node))
-      if (flat.length === 0) continue
-      const lost: Array<{ roomId: string, peerId: string }> = []
-      for (let i = 0; i < flat.length; i += 2) lost.push({ roomId: flat[i]!, peerId: flat[i + 1]! })
+      if (await this.#call(this.#redis, async () => await this.#redis.exists(this.#keys.node(node))) === 1) continue
+      const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#keys.nodePeers(node)))
+      // each peer in its own room's script: a node's peers are spread over every slot
+      const lost = (await Promise.all(members.map(async (member) => await this.#reap(member)))).filter((peer) => peer !== undefined)
+      await this.#call(this.#redis, async () => await Promise.all([this.#redis.del(this.#keys.nodePeers(node)), this.#redis.srem(this.#keys.nodes(), node)]))
+      if (lost.length === 0) continue
       this.#log.warn({ node, peers: lost.length }, 'node stopped refreshing its liveness key: its peers are reported gone')
       for (const listener of this.#lostListeners) listener(lost)
     }
   }
 
+  /** Removes a dead node's peer if that connection still holds it; if the node comes back, it learns it was reported gone. */
+  async #reap (member: string): Promise<{ roomId: string, peerId: string } | undefined> {
+    const [roomId, peerId, connection] = member.split('\n') as [string, string, string]
+    const [removed, deadline] = await this.#call(this.#redis, async () => await this.#redis.sigReap(
+      this.#keys.peers(roomId), this.#keys.room(roomId), this.#keys.reaped(roomId, connection), peerId, connection, Date.now()))
+    if (deadline > 0) await this.#call(this.#redis, async () => await this.#redis.zadd(this.#keys.expiry(), deadline, roomId))
+    return removed === 1 ? { roomId, peerId } : undefined
+  }
+
   async #sweepExpired (): Promise<void> {
-    const deleted = await this.#call(this.#redis, async () => await this.#redis.sigSweep(this.#key('expiry'), this.#key('rooms'), Date.now(), this.#prefix))
-    for (const roomId of deleted) for (const listener of this.#expiredListeners) listener(roomId)
+    const due = await this.#call(this.#redis, async () => await this.#redis.zrangebyscore(this.#keys.expiry(), '-inf', Date.now(), 'WITHSCORES', 'LIMIT', 0, 100))
+    for (let i = 0; i < due.length; i += 2) {
+      const roomId = due[i]!
+      const score = due[i + 1]!
+      const [outcome, later] = await this.#call(this.#redis, async () => await this.#redis.sigExpire(this.#keys.room(roomId), this.#keys.peers(roomId), Date.now()))
+      if (outcome === 'later') {
+        await this.#call(this.#redis, async () => await this.#redis.zadd(this.#keys.expiry(), later!, roomId))
+        continue
+      }
+      await this.#call(this.#redis, async () => await this.#redis.sigUnindex(this.#keys.expiry(), roomId, score))
+      if (outcome === 'busy') continue
+      await this.#call(this.#redis, async () => await this.#redis.srem(this.#keys.rooms(), roomId))
+      // only the node whose script deleted the room reports it
+      if (outcome === 'deleted') for (const listener of this.#expiredListeners) listener(roomId)
+    }
   }
 
   /** Resynchronises after an outage of either connection, retrying (at most every 5 s) until it succeeds. */
@@ -209,7 +245,8 @@ export class RedisBackplane implements RoomRegistry, Backplane {
         this.#wasDown = false
         try {
           await this.#beat()
-          const storeLost = await this.#checkEpoch()
+          // a promoted replica may lack the last writes of its master (asynchronous replication): absence proves nothing
+          const storeLost = await this.#checkEpoch() || this.#sharded
           await this.#resubscribe()
           await this.#dropStaleSubscriptions()
           this.#log.info({ node: this.nodeId, storeLost }, 'redis is back: resynchronising')
@@ -229,8 +266,10 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   /** Subscribes to the watched rooms again (a no-op for those still subscribed, when only the other connection dropped). */
   async #resubscribe (): Promise<void> {
-    const channels = [...this.#watched].map((roomId) => this.#key('room', roomId))
-    if (channels.length > 0) await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(...channels))
+    // on a cluster one command per room: a subscription names channels of one slot only
+    const rooms = [...this.#watched]
+    if (this.#sharded) await Promise.all(rooms.map(async (roomId) => await this.#subscribe(roomId)))
+    else if (rooms.length > 0) await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(...rooms.map((roomId) => this.#keys.channel(roomId))))
   }
 
   /** Rooms unwatched while their unsubscription could not be sent: in case they are still subscribed. */
@@ -240,7 +279,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
         this.#stale.delete(roomId)
         continue
       }
-      await this.#call(this.#subscriber, async () => await this.#subscriber.unsubscribe(this.#key('room', roomId)))
+      await this.#unsubscribe(roomId)
       this.#stale.delete(roomId)
     }
   }
@@ -311,7 +350,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     for (const timer of this.#timers) clearInterval(timer)
     try {
       if (this.#redis.status === 'ready') {
-        await this.#redis.multi().del(this.#key('node', this.nodeId)).srem(this.#key('nodes'), this.nodeId).exec()
+        await Promise.all([this.#redis.del(this.#keys.node(this.nodeId)), this.#redis.srem(this.#keys.nodes(), this.nodeId)])
       }
     } catch (err) {
       // the liveness key expires by itself, and the other nodes then report this node's peers gone
@@ -326,12 +365,23 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   async sendToPeer (roomId: string, peerId: string, frame: string): Promise<boolean> {
     const message = encode(this.nodeId, { kind: 'deliver', to: peerId, frame })
-    return await this.#call(this.#redis, async () => await this.#redis.sigDeliver(this.#key('room', roomId, 'peers'), peerId, this.#key('room', roomId), message)) === 1
+    return await this.#call(this.#redis, async () => await this.#redis.sigDeliver(this.#keys.peers(roomId), this.#keys.channel(roomId), peerId, message, this.#sharded ? 'SPUBLISH' : 'PUBLISH')) === 1
   }
 
   async publish (roomId: string, event: Exclude<BackplaneEvent, { kind: 'deliver' }>): Promise<void> {
     const message = encode(this.nodeId, event)
-    await this.#call(this.#redis, async () => await this.#redis.publish(this.#key('room', roomId), message))
+    const channel = this.#keys.channel(roomId)
+    await this.#call(this.#redis, async () => await (this.#sharded ? this.#redis.spublish(channel, message) : this.#redis.publish(channel, message)))
+  }
+
+  async #subscribe (roomId: string): Promise<void> {
+    const channel = this.#keys.channel(roomId)
+    await this.#call(this.#subscriber, async () => await (this.#sharded ? this.#subscriber.ssubscribe(channel) : this.#subscriber.subscribe(channel)))
+  }
+
+  async #unsubscribe (roomId: string): Promise<void> {
+    const channel = this.#keys.channel(roomId)
+    await this.#call(this.#subscriber, async () => await (this.#sharded ? this.#subscriber.sunsubscribe(channel) : this.#subscriber.unsubscribe(channel)))
   }
 
   async watch (roomId: string): Promise<void> {
@@ -340,7 +390,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     this.#watched.add(roomId)
     this.#stale.delete(roomId)
     try {
-      await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(this.#key('room', roomId)))
+      await this.#subscribe(roomId)
     } catch (err) {
       this.#watched.delete(roomId)
       // the subscription may have gone through all the same
@@ -352,7 +402,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   async unwatch (roomId: string): Promise<void> {
     if (!this.#watched.delete(roomId)) return
     try {
-      await this.#call(this.#subscriber, async () => await this.#subscriber.unsubscribe(this.#key('room', roomId)))
+      await this.#unsubscribe(roomId)
     } catch (err) {
       // unsubscribed after the next reconnection, when the connection stays (or comes back) up
       this.#stale.add(roomId)
@@ -378,15 +428,21 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async restore ({ room, peer, connection }: HostedPeer): Promise<RestoreOutcome> {
+    const { roomId } = room
+    // indexed first, as for a join: a stale entry is dropped later, a missing one would hide the peer
+    await this.#call(this.#redis, async () => await Promise.all([
+      this.#redis.sadd(this.#keys.rooms(), roomId),
+      this.#redis.sadd(this.#keys.nodePeers(this.nodeId), hostedMember(roomId, peer.peerId, connection))
+    ]))
     return await this.#call(this.#redis, async () => await this.#redis.sigRestore(
-      this.#key('room', room.roomId), this.#key('room', room.roomId, 'peers'), this.#key('rooms'), this.#key('expiry'), this.#key('node', this.nodeId, 'peers'),
-      room.roomId, peer.peerId, JSON.stringify({ metadata: peer.metadata, joinedAt: peer.joinedAt, conn: connection }), connection,
-      room.maxPeers, room.emptyTimeout, JSON.stringify(room.metadata), room.createdAt, this.#prefix
+      this.#keys.room(roomId), this.#keys.peers(roomId), this.#keys.reaped(roomId, connection),
+      roomId, peer.peerId, JSON.stringify({ metadata: peer.metadata, joinedAt: peer.joinedAt, conn: connection }), connection,
+      room.maxPeers, room.emptyTimeout, JSON.stringify(room.metadata), room.createdAt
     ))
   }
 
   async forgetOthers (connections: Set<string>): Promise<Array<{ roomId: string, peerId: string }>> {
-    const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#key('node', this.nodeId, 'peers')))
+    const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#keys.nodePeers(this.nodeId)))
     const forgotten: Array<{ roomId: string, peerId: string }> = []
     for (const member of members) {
       const [roomId, peerId, connection] = member.split('\n') as [string, string, string]
@@ -400,7 +456,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     const decoded = decode(message)
     // a node ignores its own messages, except a resume request: its echo marks where the hand-off starts
     if (decoded === undefined || (decoded.origin === this.nodeId && decoded.event.kind !== 'resume-request')) return
-    const roomId = channel.slice(this.#prefix.length + 'room:'.length)
+    const roomId = this.#keys.roomOfChannel(channel)
     for (const listener of this.#eventListeners) listener(roomId, decoded.event)
   }
 
