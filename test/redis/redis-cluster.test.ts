@@ -133,6 +133,7 @@ async function clusterTests (): Promise<void> {
       if (outcome?.type === 'error') {
         t.equal(outcome.code, 'BACKPLANE_UNAVAILABLE')
         failed.add(outcome.id as string)
+        await sleep(50)
       } else if (outcome?.type === 'message') back = Date.now() - killedAt
     }
     t.ok(back >= 0, 'cross-node relay came back')
