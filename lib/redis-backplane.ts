@@ -6,10 +6,11 @@ import type { Backplane, BackplaneEvent, HostedPeer, Reconnection, RestoreOutcom
 import { isSignallingError, signallingError } from './errors.js'
 import type { JoinResult, RoomRecord, RoomRegistry } from './room-registry.js'
 import { decode, encode } from './redis/codec.js'
-import { connectRedis, type RedisConnection } from './redis/connection.js'
+import { connectRedis, pubsub, type RedisConnection } from './redis/connection.js'
+import { reapDeadNodes, sweepExpired } from './redis/housekeeping.js'
 import { checkTarget, type RedisTarget } from './redis/target.js'
 import { RedisRoomStore } from './redis/room-store.js'
-import { defineScripts, hostedMember, KeyLayout, type Scripts } from './redis/scripts.js'
+import { defineScripts, KeyLayout, type Scripts } from './redis/scripts.js'
 import type { PeerSummary, Room } from './schemas.js'
 
 /** One of `url` (one server), `cluster` (Redis Cluster 7+) or `sentinel` (a master found through Sentinel). */
@@ -185,45 +186,15 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async #reapDeadNodes (): Promise<void> {
-    const nodes = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#keys.nodes()))
-    for (const node of nodes) {
-      if (node === this.nodeId) continue
-      if (await this.#call(this.#redis, async () => await this.#redis.exists(this.#keys.node(node))) === 1) continue
-      const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#keys.nodePeers(node)))
-      // each peer in its own room's script: a node's peers are spread over every slot
-      const lost = (await Promise.all(members.map(async (member) => await this.#reap(member)))).filter((peer) => peer !== undefined)
-      await this.#call(this.#redis, async () => await Promise.all([this.#redis.del(this.#keys.nodePeers(node)), this.#redis.srem(this.#keys.nodes(), node)]))
-      if (lost.length === 0) continue
+    for (const { node, lost } of await reapDeadNodes(this.#redis, this.#keys, this.nodeId, async (operation) => await this.#call(this.#redis, operation))) {
       this.#log.warn({ node, peers: lost.length }, 'node stopped refreshing its liveness key: its peers are reported gone')
       for (const listener of this.#lostListeners) listener(lost)
     }
   }
 
-  /** Removes a dead node's peer if that connection still holds it; if the node comes back, it learns it was reported gone. */
-  async #reap (member: string): Promise<{ roomId: string, peerId: string } | undefined> {
-    const [roomId, peerId, connection] = member.split('\n') as [string, string, string]
-    const [removed, deadline] = await this.#call(this.#redis, async () => await this.#redis.sigReap(
-      this.#keys.peers(roomId), this.#keys.room(roomId), this.#keys.reaped(roomId, connection), peerId, connection, Date.now()))
-    if (deadline > 0) await this.#call(this.#redis, async () => await this.#redis.zadd(this.#keys.expiry(), deadline, roomId))
-    return removed === 1 ? { roomId, peerId } : undefined
-  }
-
   async #sweepExpired (): Promise<void> {
-    const due = await this.#call(this.#redis, async () => await this.#redis.zrangebyscore(this.#keys.expiry(), '-inf', Date.now(), 'WITHSCORES', 'LIMIT', 0, 100))
-    for (let i = 0; i < due.length; i += 2) {
-      const roomId = due[i]!
-      const score = due[i + 1]!
-      const [outcome, later] = await this.#call(this.#redis, async () => await this.#redis.sigExpire(this.#keys.room(roomId), this.#keys.peers(roomId), Date.now()))
-      if (outcome === 'later') {
-        await this.#call(this.#redis, async () => await this.#redis.zadd(this.#keys.expiry(), later!, roomId))
-        continue
-      }
-      await this.#call(this.#redis, async () => await this.#redis.sigUnindex(this.#keys.expiry(), roomId, score))
-      if (outcome === 'busy') continue
-      await this.#call(this.#redis, async () => await this.#redis.srem(this.#keys.rooms(), roomId))
-      // only the node whose script deleted the room reports it
-      if (outcome === 'deleted') for (const listener of this.#expiredListeners) listener(roomId)
-    }
+    const deleted = await sweepExpired(this.#redis, this.#keys, async (operation) => await this.#call(this.#redis, operation))
+    for (const roomId of deleted) for (const listener of this.#expiredListeners) listener(roomId)
   }
 
   /** Resynchronises after an outage of either connection, retrying (at most every 5 s) until it succeeds. */
@@ -266,10 +237,8 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   /** Subscribes to the watched rooms again (a no-op for those still subscribed, when only the other connection dropped). */
   async #resubscribe (): Promise<void> {
-    // on a cluster one command per room: a subscription names channels of one slot only
-    const rooms = [...this.#watched]
-    if (this.#sharded) await Promise.all(rooms.map(async (roomId) => await this.#subscribe(roomId)))
-    else if (rooms.length > 0) await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(...rooms.map((roomId) => this.#keys.channel(roomId))))
+    // one command per room: on a cluster a subscription names channels of one slot only
+    await Promise.all([...this.#watched].map(async (roomId) => await this.#subscribe(roomId)))
   }
 
   /** Rooms unwatched while their unsubscription could not be sent: in case they are still subscribed. */
@@ -370,18 +339,15 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   async publish (roomId: string, event: Exclude<BackplaneEvent, { kind: 'deliver' }>): Promise<void> {
     const message = encode(this.nodeId, event)
-    const channel = this.#keys.channel(roomId)
-    await this.#call(this.#redis, async () => await (this.#sharded ? this.#redis.spublish(channel, message) : this.#redis.publish(channel, message)))
+    await this.#call(this.#redis, async () => await pubsub(this.#redis, this.#sharded).publish(this.#keys.channel(roomId), message))
   }
 
   async #subscribe (roomId: string): Promise<void> {
-    const channel = this.#keys.channel(roomId)
-    await this.#call(this.#subscriber, async () => await (this.#sharded ? this.#subscriber.ssubscribe(channel) : this.#subscriber.subscribe(channel)))
+    await this.#call(this.#subscriber, async () => await pubsub(this.#subscriber, this.#sharded).subscribe(this.#keys.channel(roomId)))
   }
 
   async #unsubscribe (roomId: string): Promise<void> {
-    const channel = this.#keys.channel(roomId)
-    await this.#call(this.#subscriber, async () => await (this.#sharded ? this.#subscriber.sunsubscribe(channel) : this.#subscriber.unsubscribe(channel)))
+    await this.#call(this.#subscriber, async () => await pubsub(this.#subscriber, this.#sharded).unsubscribe(this.#keys.channel(roomId)))
   }
 
   async watch (roomId: string): Promise<void> {
@@ -427,18 +393,8 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     this.#reconnectedListeners.push(listener)
   }
 
-  async restore ({ room, peer, connection }: HostedPeer): Promise<RestoreOutcome> {
-    const { roomId } = room
-    // indexed first, as for a join: a stale entry is dropped later, a missing one would hide the peer
-    await this.#call(this.#redis, async () => await Promise.all([
-      this.#redis.sadd(this.#keys.rooms(), roomId),
-      this.#redis.sadd(this.#keys.nodePeers(this.nodeId), hostedMember(roomId, peer.peerId, connection))
-    ]))
-    return await this.#call(this.#redis, async () => await this.#redis.sigRestore(
-      this.#keys.room(roomId), this.#keys.peers(roomId), this.#keys.reaped(roomId, connection),
-      roomId, peer.peerId, JSON.stringify({ metadata: peer.metadata, joinedAt: peer.joinedAt, conn: connection }), connection,
-      room.maxPeers, room.emptyTimeout, JSON.stringify(room.metadata), room.createdAt
-    ))
+  async restore (hosted: HostedPeer): Promise<RestoreOutcome> {
+    return await this.#call(this.#redis, async () => await this.#rooms.restore(this.#redis, hosted))
   }
 
   async forgetOthers (connections: Set<string>): Promise<Array<{ roomId: string, peerId: string }>> {

@@ -36,3 +36,14 @@ export function connectRedis (target: RedisTarget, options: RedisOptions): Redis
   }
   return new Redis(target.url!, options)
 }
+
+/** Plain pub/sub on one server (Redis 6 works), sharded on a cluster: a room's channel stays on its shard. */
+export function pubsub (connection: RedisConnection, sharded: boolean): {
+  publish: (channel: string, message: string) => Promise<unknown>
+  subscribe: (channel: string) => Promise<unknown>
+  unsubscribe: (channel: string) => Promise<unknown>
+} {
+  return sharded
+    ? { publish: async (c, m) => await connection.spublish(c, m), subscribe: async (c) => await connection.ssubscribe(c), unsubscribe: async (c) => await connection.sunsubscribe(c) }
+    : { publish: async (c, m) => await connection.publish(c, m), subscribe: async (c) => await connection.subscribe(c), unsubscribe: async (c) => await connection.unsubscribe(c) }
+}

@@ -1,6 +1,7 @@
 // The room registry on Redis: rooms, their peers and kicks. Each change is one script on one room's keys (one
 // slot on a cluster); the node-wide indexes (`rooms`, `expiry`, `node:N:peers`) are written by separate commands,
 // in an order that leaves at worst a stale entry, which the sweep and the reaper check against the room and drop.
+import type { HostedPeer, RestoreOutcome } from '../backplane.js'
 import { signallingError } from '../errors.js'
 import { DEFAULT_UNJOINED_TIMEOUT, type JoinResult, type RoomRecord } from '../room-registry.js'
 import type { PeerSummary, Room } from '../schemas.js'
@@ -106,6 +107,18 @@ export class RedisRoomStore {
       await redis.srem(this.#keys.nodePeers(this.#nodeId), hostedMember(roomId, peerId, connection))
       return removed === 1
     })
+  }
+
+  /** After an outage: puts back a room and a member this node still hosts (sent as is: the backplane retries). */
+  async restore (redis: RedisConnection & Scripts, { room, peer, connection }: HostedPeer): Promise<RestoreOutcome> {
+    const { roomId } = room
+    // indexed first, as for a join: a stale entry is dropped later, a missing one would hide the peer
+    await Promise.all([redis.sadd(this.#keys.rooms(), roomId), redis.sadd(this.#keys.nodePeers(this.#nodeId), hostedMember(roomId, peer.peerId, connection))])
+    return await redis.sigRestore(
+      this.#keys.room(roomId), this.#keys.peers(roomId), this.#keys.reaped(roomId, connection),
+      roomId, peer.peerId, JSON.stringify({ metadata: peer.metadata, joinedAt: peer.joinedAt, conn: connection }), connection,
+      room.maxPeers, room.emptyTimeout, JSON.stringify(room.metadata), room.createdAt
+    )
   }
 
   async recordKick (roomId: string, peerId: string, at: number): Promise<void> {
