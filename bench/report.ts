@@ -212,6 +212,7 @@ export function markdown (report: BenchReport): string {
       `| same node, Redis mode (A → A) | ${r('sameNodeP50')} | ${r('sameNodeP99')} | ${r('sameNodeP999')} | ${r('sameNodeServerUsPerMessage')} (A+B) | ${r('sameNodeRedisUsPerMessage')} |`,
       `| cross node (A → Redis → B, both ways) | ${r('crossNodeP50')} | ${r('crossNodeP99')} | ${r('crossNodeP999')} | ${r('crossNodeServerUsPerMessage')} (A+B) | ${r('crossNodeRedisUsPerMessage')} |`,
       `| one in-memory node, same rate | ${r('inMemoryP50')} | ${r('inMemoryP99')} | ${r('inMemoryP999')} | ${r('inMemoryServerUsPerMessage')} | |`,
+      `| cross node on a 3-master Redis Cluster (C → shard → D) | ${r('clusterCrossNodeP50')} | ${r('clusterCrossNodeP99')} | | ${r('clusterCrossNodeServerUsPerMessage')} (C+D) | ${r('clusterCrossNodeRedisUsPerMessage')} |`,
       '',
       `Cross-node − same-node p50: **${r('crossMinusSameP50')} ms** (target ≤ 1 ms). During the cross-node rounds nodes A+B used ${r('crossNodeServerCoreShare')} % of a core and Redis ${r('crossNodeRedisCoreShare')} %.` +
       (redisSummary.relayHalfLoadP50 === undefined ? '' : ` In-memory p50 of workload (1) at its half load: ${r('relayHalfLoadP50')} ms.`), '')

@@ -3,9 +3,9 @@ import type { BenchConfig } from './bench-config.js'
 import { launch, type Launched, type LaunchOptions } from './child-processes.js'
 import type { RelayKind } from './clients/protocol-clients.js'
 import { round3, type LatencySummary } from './latency-histogram.js'
-import { cpuSample, cpuSince, rssBytes, type CpuSample, type FileLimit } from './process-stats.js'
+import { cpuSample, cpuSince, rssBytes, type FileLimit } from './process-stats.js'
 import { decidedProbes, searchMaxRate, type DecidedProbe, type RateSearchResult } from './rate-search.js'
-import { redisAvailable, startBenchRedis, type BenchRedis } from './redis-server.js'
+import { redisAvailable, redisClusterAvailable, startBenchRedis, startBenchRedisCluster, type BenchRedis } from './redis-server.js'
 import { BENCH_API_KEY, BENCH_REDIS_PREFIX, type ServerKind } from './servers.js'
 import { CLIENT_CORE, CLIENT_SATURATED, measureCall, SERVER_CORE, serverMemory, withSession, type MemoryReading, type Measured, type Session } from './sessions.js'
 import type { BurstResult } from './workloads/negotiation-burst.js'
@@ -675,7 +675,7 @@ const restDetails = (m: MergedRest): object => ({ ...m.measured.result, roundReq
 
 // (7) Redis cross-node hop --------------------------------------------------------------------------------------
 
-type Placement = 'sameNode' | 'crossNode' | 'inMemory'
+type Placement = 'sameNode' | 'crossNode' | 'inMemory' | 'crossNodeCluster'
 
 interface PlacementTotals {
   placement: Placement
@@ -689,7 +689,7 @@ interface PlacementTotals {
   /** Mean over the rounds of each round's mean send lag. */
   meanSendLagMs: number
   /** CPU seconds over the measured rounds. */
-  cpu: { nodeA: number, nodeB: number, inMemory: number, redis: number, generator: number }
+  cpu: { nodeA: number, nodeB: number, inMemory: number, redis: number, generator: number, nodeC: number, nodeD: number, cluster: number }
   roundP50s: number[]
   latency?: LatencySummary
 }
@@ -709,15 +709,22 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
     const nodeA = await server('redis node A', ['signalling', redis.url])
     const nodeB = await server('redis node B', ['signalling', redis.url])
     const memory = await server('in-memory node', ['signalling'])
+    // nodes C and D on a three-master Redis Cluster on the same core, for the cross-node hop with sharded pub/sub
+    const cluster = redisClusterAvailable() ? await startBenchRedisCluster(SERVER_CORE) : undefined
+    try {
+    const nodeC = cluster === undefined ? undefined : await server('cluster node C', ['signalling', cluster.target])
+    const nodeD = cluster === undefined ? undefined : await server('cluster node D', ['signalling', cluster.target])
     const generator = await launchChild<{ pid: number }>({ name: 'redis load generator', entry: './load-generator.ts', core: CLIENT_CORE })
     const a = nodeA.info.port
     const b = nodeB.info.port
     const setups: Record<Placement, { port: number, ports: number[], roomPrefix: string, description: string }> = {
       sameNode: { port: a, ports: [a], roomPrefix: 'same', description: 'both peers on node A (Redis mode)' },
       crossNode: { port: a, ports: [a, b], roomPrefix: 'cross', description: 'one peer on node A, one on node B (Redis mode)' },
-      inMemory: { port: memory.info.port, ports: [memory.info.port], roomPrefix: 'mem', description: 'both peers on one in-memory node' }
+      inMemory: { port: memory.info.port, ports: [memory.info.port], roomPrefix: 'mem', description: 'both peers on one in-memory node' },
+      crossNodeCluster: { port: nodeC?.info.port ?? 0, ports: [nodeC?.info.port ?? 0, nodeD?.info.port ?? 0], roomPrefix: 'shard', description: 'one peer on node C, one on node D (Redis Cluster, 3 masters)' }
     }
-    const placements = Object.keys(setups) as Placement[]
+    const placements = (Object.keys(setups) as Placement[]).filter((placement) => placement !== 'crossNodeCluster' || cluster !== undefined)
+    if (cluster === undefined) report.notes.push('no Redis Cluster row: redis-cli not found')
     let bytesPerMessage = 0
     for (const placement of placements) {
       const setup = setups[placement]
@@ -736,21 +743,27 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
 
     const fresh = (placement: Placement): PlacementTotals => ({
       placement, description: setups[placement].description, rounds: 0, sent: 0, received: 0, lost: 0, wallSeconds: 0, maxSendLagMs: 0, meanSendLagMs: 0,
-      cpu: { nodeA: 0, nodeB: 0, inMemory: 0, redis: 0, generator: 0 }, roundP50s: []
+      cpu: { nodeA: 0, nodeB: 0, inMemory: 0, redis: 0, generator: 0, nodeC: 0, nodeD: 0, cluster: 0 }, roundP50s: []
     })
-    const totals: Record<Placement, PlacementTotals> = { sameNode: fresh('sameNode'), crossNode: fresh('crossNode'), inMemory: fresh('inMemory') }
-    const pids = { nodeA: nodeA.pid, nodeB: nodeB.pid, inMemory: memory.pid, redis: redis.pid, generator: generator.pid }
+    const totals: Record<Placement, PlacementTotals> = { sameNode: fresh('sameNode'), crossNode: fresh('crossNode'), inMemory: fresh('inMemory'), crossNodeCluster: fresh('crossNodeCluster') }
+    const pids: Partial<Record<keyof PlacementTotals['cpu'], number[]>> = {
+      nodeA: [nodeA.pid], nodeB: [nodeB.pid], inMemory: [memory.pid], redis: [redis.pid], generator: [generator.pid],
+      ...(cluster === undefined ? {} : { nodeC: [nodeC!.pid], nodeD: [nodeD!.pid], cluster: cluster.pids })
+    }
+    const keys = Object.keys(pids) as Array<keyof PlacementTotals['cpu']>
     for (let round = 0; round < c.rounds; round++) {
       // rotate the order, so that no placement always runs first or last in a round
       const order = placements.map((_, i) => placements[(i + round) % placements.length]!)
       for (const placement of order) {
-        const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSample(pid)])) as Record<keyof typeof pids, CpuSample>
+        const before = new Map(keys.map((k) => [k, pids[k]!.map((pid) => cpuSample(pid))]))
         const r = await step(placement, c.roundMs, round > 0)
         const t = totals[placement]
-        for (const key of Object.keys(pids) as Array<keyof typeof pids>) {
-          const use = cpuSince(pids[key], before[key])
-          t.cpu[key] += use.cpuSeconds
-          if (key === 'redis') t.wallSeconds += use.wallSeconds
+        for (const key of keys) {
+          pids[key]!.forEach((pid, i) => {
+            const use = cpuSince(pid, before.get(key)![i]!)
+            t.cpu[key] += use.cpuSeconds
+            if (key === 'redis') t.wallSeconds += use.wallSeconds
+          })
         }
         t.rounds++
         t.sent += r.sent
@@ -790,7 +803,15 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
       crossNodeRedisUsPerMessage: perUnitUs(cross.cpu.redis, cross.received),
       crossNodeServerCoreShare: share(cross.cpu.nodeA + cross.cpu.nodeB, cross),
       crossNodeRedisCoreShare: share(cross.cpu.redis, cross),
-      lost: same.lost + cross.lost + mem.lost,
+      ...(cluster === undefined
+        ? {}
+        : {
+            clusterCrossNodeP50: p(totals.crossNodeCluster, 'p50'),
+            clusterCrossNodeP99: p(totals.crossNodeCluster, 'p99'),
+            clusterCrossNodeServerUsPerMessage: perUnitUs(totals.crossNodeCluster.cpu.nodeC + totals.crossNodeCluster.cpu.nodeD, totals.crossNodeCluster.received),
+            clusterCrossNodeRedisUsPerMessage: perUnitUs(totals.crossNodeCluster.cpu.cluster, totals.crossNodeCluster.received)
+          }),
+      lost: same.lost + cross.lost + mem.lost + totals.crossNodeCluster.lost,
       meanSendLagMs: round3(Math.max(same.meanSendLagMs, cross.meanSendLagMs, mem.meanSendLagMs)),
       clientSaturated: Number(clientShare >= CLIENT_SATURATED)
     }
@@ -807,6 +828,10 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
       placements: totals
     }
     if (summary.lost! > 0) report.notes.push(`${summary.lost} messages were not delivered within ${c.drainMs} ms of the end of their round`)
-    log(`redis: same-node p50 ${summary.sameNodeP50} ms, cross-node p50 ${summary.crossNodeP50} ms, difference ${summary.crossMinusSameP50} ms; in-memory p50 ${summary.inMemoryP50} ms`)
+    log(`redis: same-node p50 ${summary.sameNodeP50} ms, cross-node p50 ${summary.crossNodeP50} ms, difference ${summary.crossMinusSameP50} ms; in-memory p50 ${summary.inMemoryP50} ms` +
+      (cluster === undefined ? '' : `; cross-node on the cluster p50 ${summary.clusterCrossNodeP50} ms, Redis ${summary.clusterCrossNodeRedisUsPerMessage} µs/message`))
+    } finally {
+      await cluster?.stop()
+    }
   })
 }

@@ -19,6 +19,10 @@ export interface StartOptions {
 /** Prefix of the bench's keys and channels on its own Redis. */
 export const BENCH_REDIS_PREFIX = 'bench:'
 
+function redisTarget (value: string): { url: string } | { cluster: { nodes: string[] } } {
+  return value.startsWith('cluster:') ? { cluster: { nodes: value.slice('cluster:'.length).split(',') } } : { url: value }
+}
+
 export async function startServer (kind: ServerKind, options: StartOptions = {}): Promise<RunningServer> {
   switch (kind) {
     case 'signalling':
@@ -35,7 +39,8 @@ export async function startServer (kind: ServerKind, options: StartOptions = {})
         messageRate: { perSecond: 1_000_000, burst: 1_000_000 },
         // the variant keeps no frames while connected: what the resume window costs, measured beside the default
         ...(kind === 'signalling-no-window' ? { resume: { windowMessages: 0 } } : {}),
-        ...(options.redisUrl === undefined ? {} : { redis: { url: options.redisUrl, keyPrefix: BENCH_REDIS_PREFIX } })
+        // `cluster:host:port,host:port` for a Redis Cluster, else a redis:// URL
+        ...(options.redisUrl === undefined ? {} : { redis: { ...redisTarget(options.redisUrl), keyPrefix: BENCH_REDIS_PREFIX } })
       })
       // with the standalone server's backlog (LISTEN_BACKLOG)
       await app.listen({ host: '127.0.0.1', port: 0, backlog: DEFAULT_LISTEN_BACKLOG })

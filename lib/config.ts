@@ -5,6 +5,7 @@ import { PEERJS_PATH } from './compat/peerjs.js'
 import { Y_WEBRTC_PATH } from './compat/y-webrtc.js'
 import type { EventType } from './events/types.js'
 import { isEventType, isWebhookSecret, WEBHOOK_DEFAULTS, type WebhookOptions } from './events/webhook-options.js'
+import { parseHostPort, type RedisTarget } from './redis/target.js'
 import { IceConfigError, parseIceConfig, type IceConfig } from './ice-servers.js'
 import { MIN_SECRET_BYTES } from './join-token.js'
 import {
@@ -37,7 +38,8 @@ export interface ServerConfig {
   ice: IceConfig
   /** The demo page and its open token route: on in development, off in production unless DEMO=true. */
   demo: boolean
-  redis?: { url: string, keyPrefix: string, nodeTtl: number }
+  /** One of `url`, `cluster` or `sentinel` (lib/redis/connection.ts). */
+  redis?: RedisTarget & { keyPrefix: string, nodeTtl: number }
   /** Fastify's `trustProxy`: which proxies' X-Forwarded-For to believe; undefined trusts none. */
   trustProxy?: true | number | string[]
   messageRate: MessageRate | false
@@ -222,8 +224,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     throw err
   }
   if (env.DEMO !== undefined && !['true', 'false', ''].includes(env.DEMO)) throw new ConfigError(`DEMO must be true or false, got "${env.DEMO}"`)
-  const redisUrl = env.REDIS_URL ?? ''
-  if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`)
+  const redisTarget = redis(env)
   const timeWindow = limit(env, 'RATE_LIMIT_WINDOW', DEFAULT_REST_RATE.timeWindow, RANGES['requestRate.*.timeWindow'], 1000)
   const perSecond = integer(env, 'PEER_MESSAGE_RATE', DEFAULT_MESSAGE_RATE.perSecond, 0, RANGES['messageRate.perSecond'].max)
   const peerjsConfig = peerjs(env)
@@ -259,7 +260,7 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     peerjs: peerjsConfig,
     yWebrtc: yWebrtc(env, peerjsConfig),
     webhooks: webhooks(env),
-    redis: redisUrl === '' ? undefined : { url: redisUrl, keyPrefix: env.REDIS_KEY_PREFIX ?? 'signalling:', nodeTtl: integer(env, 'REDIS_NODE_TTL', 10, 2, 3600) * 1000 },
+    redis: redisTarget === undefined ? undefined : { ...redisTarget, keyPrefix: env.REDIS_KEY_PREFIX ?? 'signalling:', nodeTtl: integer(env, 'REDIS_NODE_TTL', 10, 2, 3600) * 1000 },
     demo: env.DEMO === 'true' || (!production && env.DEMO !== 'false'),
     ice,
     port: integer(env, 'PORT', 8086, 0, 65535),
@@ -274,6 +275,36 @@ export function loadConfig (env: Record<string, string | undefined>): ServerConf
     generated,
     env
   }
+}
+
+/** REDIS_URL (one server), REDIS_CLUSTER_NODES (a cluster) or REDIS_SENTINELS with REDIS_SENTINEL_NAME: at most one. */
+function redis (env: Record<string, string | undefined>): RedisTarget | undefined {
+  const url = env.REDIS_URL ?? ''
+  const list = (name: string): string[] => {
+    const value = env[name] ?? ''
+    const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean)
+    for (const entry of entries) {
+      try {
+        parseHostPort(entry, name)
+      } catch {
+        throw new ConfigError(`${name} must be a comma-separated list of host:port, got "${value}"`)
+      }
+    }
+    return entries
+  }
+  const nodes = list('REDIS_CLUSTER_NODES')
+  const sentinels = list('REDIS_SENTINELS')
+  const given = [url !== '' && 'REDIS_URL', nodes.length > 0 && 'REDIS_CLUSTER_NODES', sentinels.length > 0 && 'REDIS_SENTINELS'].filter(Boolean)
+  if (given.length > 1) throw new ConfigError(`set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS, got ${given.join(' and ')}`)
+  const password = env.REDIS_PASSWORD === undefined || env.REDIS_PASSWORD === '' ? undefined : env.REDIS_PASSWORD
+  const name = env.REDIS_SENTINEL_NAME ?? ''
+  if (sentinels.length > 0 && name === '') throw new ConfigError('REDIS_SENTINEL_NAME must name the master the sentinels watch (e.g. mymaster)')
+  if (sentinels.length === 0 && name !== '') throw new ConfigError('REDIS_SENTINEL_NAME is set but REDIS_SENTINELS is empty')
+  if (url !== '' && !/^rediss?:\/\//.test(url)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${url}"`)
+  if (url !== '') return { url }
+  if (nodes.length > 0) return { cluster: { nodes, password } }
+  if (sentinels.length > 0) return { sentinel: { sentinels, name, password } }
+  return undefined
 }
 
 const ENV_NAMES = {

@@ -1,18 +1,20 @@
 // Rooms on Redis, shared by every node, and routing of frames between nodes by room over Redis pub/sub.
 // Key layout and the scripts: lib/redis/scripts.ts; the channel messages: lib/redis/codec.ts.
 import { randomUUID } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import type { Backplane, BackplaneEvent, HostedPeer, Reconnection, RestoreOutcome } from './backplane.js'
 import { isSignallingError, signallingError } from './errors.js'
 import type { JoinResult, RoomRecord, RoomRegistry } from './room-registry.js'
 import { decode, encode } from './redis/codec.js'
+import { connectRedis, pubsub, type RedisConnection } from './redis/connection.js'
+import { reapDeadNodes, sweepExpired } from './redis/housekeeping.js'
+import { checkTarget, type RedisTarget } from './redis/target.js'
 import { RedisRoomStore } from './redis/room-store.js'
-import { defineScripts, type Scripts } from './redis/scripts.js'
+import { defineScripts, KeyLayout, type Scripts } from './redis/scripts.js'
 import type { PeerSummary, Room } from './schemas.js'
 
-export interface RedisBackplaneOptions {
-  /** redis://[:password@]host:port[/db] */
-  url: string
+/** One of `url` (one server), `cluster` (Redis Cluster 7+) or `sentinel` (a master found through Sentinel). */
+export interface RedisBackplaneOptions extends RedisTarget {
   /** Prefix of every key and channel, so several deployments can share one Redis (default `signalling:`). */
   keyPrefix?: string
   /** A node that has not refreshed its liveness key for this long (ms) is dead; its peers are reported gone. Default 10000. */
@@ -34,8 +36,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   readonly nodeId = randomUUID().replaceAll('-', '').slice(0, 12)
   readonly #prefix: string
   readonly #nodeTtl: number
-  readonly #redis: Redis & Scripts
-  readonly #subscriber: Redis
+  readonly #redis: RedisConnection & Scripts
+  readonly #subscriber: RedisConnection
+  readonly #keys: KeyLayout
+  /** On a cluster, sharded pub/sub: a room's messages stay on its shard. */
+  readonly #sharded: boolean
   readonly #rooms: RedisRoomStore
   readonly #watched = new Set<string>()
   readonly #expiredListeners: Array<(roomId: string) => void> = []
@@ -56,7 +61,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   #closing = false
 
   constructor (options: RedisBackplaneOptions) {
+    checkTarget(options)
     this.#prefix = options.keyPrefix ?? 'signalling:'
+    this.#sharded = options.cluster !== undefined
+    if (this.#sharded && /[{}]/.test(this.#prefix)) throw new Error('redis.keyPrefix must not hold { or } on a cluster: the room\'s id is the hash tag')
+    this.#keys = new KeyLayout(this.#prefix, this.#sharded)
     this.#nodeTtl = options.nodeTtl ?? 10_000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#log = options.log ?? { info () {}, warn () {} }
@@ -73,18 +82,23 @@ export class RedisBackplane implements RoomRegistry, Backplane {
       commandTimeout: options.commandTimeout ?? 2000
     }
     // named, so that an operator (or a test) can tell the nodes' connections apart in CLIENT LIST
-    this.#redis = defineScripts(new Redis(options.url, { ...common, connectionName: `signalling-${this.nodeId}-commands` }))
+    this.#redis = defineScripts(connectRedis(options, { ...common, connectionName: `signalling-${this.nodeId}-commands` }))
     // resubscribed by the recovery, not by ioredis: its own resubscription could not be caught if it failed, and
     // would bring back rooms unwatched while Redis was away
-    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: `signalling-${this.nodeId}-events` })
+    this.#subscriber = connectRedis(options, { ...common, autoResubscribe: false, connectionName: `signalling-${this.nodeId}-events` })
     for (const connection of [this.#redis, this.#subscriber]) {
       connection.on('error', (err: Error) => { if (!this.#wasDown) this.#log.warn({ err: err.message }, 'redis connection error') })
       connection.on('close', () => { if (!this.#closing) this.#wasDown = true })
+      // a cluster stays ready while one master is away: a lost or failing node is an outage of its slots
+      if (this.#sharded) {
+        connection.on('-node', () => { if (!this.#closing) this.#wasDown = true })
+        connection.on('node error', () => { if (!this.#closing) this.#wasDown = true })
+      }
     }
     // either connection may be the one that dropped: each coming back checks whether a resynchronisation is due
     for (const connection of [this.#redis, this.#subscriber]) connection.on('ready', () => { if (this.#wasDown) this.#recover() })
-    this.#rooms = new RedisRoomStore(async (operation) => await this.#store(async () => await operation(this.#redis)), this.#prefix, this.nodeId)
-    this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message.toString()))
+    this.#rooms = new RedisRoomStore(async (operation) => await this.#store(async () => await operation(this.#redis)), this.#keys, this.nodeId)
+    this.#subscriber.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message.toString()))
   }
 
   /** Connects both connections and starts the liveness, expiry and reaper timers. Rejects when Redis cannot be reached. */
@@ -122,15 +136,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     return this.#redis.status === 'ready' && this.#subscriber.status === 'ready'
   }
 
-  #key (...parts: string[]): string {
-    return this.#prefix + parts.join(':')
-  }
-
   /**
    * Every command goes through here: at most `maxPending` wait for Redis at a time, and a command that times out
    * takes its connection down, so that the backplane reports down and what waits on it fails instead of piling up.
    */
-  async #call<T> (connection: Redis, operation: () => Promise<T>): Promise<T> {
+  async #call<T> (connection: RedisConnection, operation: () => Promise<T>): Promise<T> {
     if (this.#pending >= this.#maxPending) throw signallingError('BACKPLANE_UNAVAILABLE', 'too many commands waiting for redis')
     this.#pending++
     try {
@@ -143,7 +153,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     }
   }
 
-  #stalled (connection: Redis): void {
+  #stalled (connection: RedisConnection): void {
     if (this.#closing || connection.status !== 'ready') return
     this.#log.warn({ node: this.nodeId, connection: connection === this.#redis ? 'commands' : 'events' }, 'redis stopped answering: reconnecting')
     this.#wasDown = true
@@ -157,12 +167,15 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async #beat (): Promise<void> {
-    await this.#call(this.#redis, async () => await this.#redis.multi().set(this.#key('node', this.nodeId), '1', 'PX', this.#nodeTtl).sadd(this.#key('nodes'), this.nodeId).exec())
+    await this.#call(this.#redis, async () => await Promise.all([
+      this.#redis.set(this.#keys.node(this.nodeId), '1', 'PX', this.#nodeTtl),
+      this.#redis.sadd(this.#keys.nodes(), this.nodeId)
+    ]))
   }
 
   /** True when Redis lost its data since the last check (first call: false). */
   async #checkEpoch (): Promise<boolean> {
-    const key = this.#key('epoch')
+    const key = this.#keys.epoch()
     const epoch = await this.#call(this.#redis, async () => {
       await this.#redis.set(key, randomUUID(), 'NX')
       return await this.#redis.get(key)
@@ -173,20 +186,14 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   }
 
   async #reapDeadNodes (): Promise<void> {
-    const nodes = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#key('nodes')))
-    for (const node of nodes) {
-      if (node === this.nodeId) continue
-      const flat = await this.#call(this.#redis, async () => await this.#redis.sigReap(this.#key('node', node), this.#key('node', node, 'peers'), this.#key('nodes'), this.#prefix, Date.now(), node))
-      if (flat.length === 0) continue
-      const lost: Array<{ roomId: string, peerId: string }> = []
-      for (let i = 0; i < flat.length; i += 2) lost.push({ roomId: flat[i]!, peerId: flat[i + 1]! })
+    for (const { node, lost } of await reapDeadNodes(this.#redis, this.#keys, this.nodeId, async (operation) => await this.#call(this.#redis, operation))) {
       this.#log.warn({ node, peers: lost.length }, 'node stopped refreshing its liveness key: its peers are reported gone')
       for (const listener of this.#lostListeners) listener(lost)
     }
   }
 
   async #sweepExpired (): Promise<void> {
-    const deleted = await this.#call(this.#redis, async () => await this.#redis.sigSweep(this.#key('expiry'), this.#key('rooms'), Date.now(), this.#prefix))
+    const deleted = await sweepExpired(this.#redis, this.#keys, async (operation) => await this.#call(this.#redis, operation))
     for (const roomId of deleted) for (const listener of this.#expiredListeners) listener(roomId)
   }
 
@@ -209,7 +216,8 @@ export class RedisBackplane implements RoomRegistry, Backplane {
         this.#wasDown = false
         try {
           await this.#beat()
-          const storeLost = await this.#checkEpoch()
+          // a promoted replica may lack the last writes of its master (asynchronous replication): absence proves nothing
+          const storeLost = await this.#checkEpoch() || this.#sharded
           await this.#resubscribe()
           await this.#dropStaleSubscriptions()
           this.#log.info({ node: this.nodeId, storeLost }, 'redis is back: resynchronising')
@@ -229,8 +237,8 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   /** Subscribes to the watched rooms again (a no-op for those still subscribed, when only the other connection dropped). */
   async #resubscribe (): Promise<void> {
-    const channels = [...this.#watched].map((roomId) => this.#key('room', roomId))
-    if (channels.length > 0) await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(...channels))
+    // one command per room: on a cluster a subscription names channels of one slot only
+    await Promise.all([...this.#watched].map(async (roomId) => await this.#subscribe(roomId)))
   }
 
   /** Rooms unwatched while their unsubscription could not be sent: in case they are still subscribed. */
@@ -240,7 +248,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
         this.#stale.delete(roomId)
         continue
       }
-      await this.#call(this.#subscriber, async () => await this.#subscriber.unsubscribe(this.#key('room', roomId)))
+      await this.#unsubscribe(roomId)
       this.#stale.delete(roomId)
     }
   }
@@ -315,7 +323,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     for (const timer of this.#timers) clearInterval(timer)
     try {
       if (this.#redis.status === 'ready') {
-        await this.#redis.multi().del(this.#key('node', this.nodeId)).srem(this.#key('nodes'), this.nodeId).exec()
+        await Promise.all([this.#redis.del(this.#keys.node(this.nodeId)), this.#redis.srem(this.#keys.nodes(), this.nodeId)])
       }
     } catch (err) {
       // the liveness key expires by itself, and the other nodes then report this node's peers gone
@@ -330,12 +338,20 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   async sendToPeer (roomId: string, peerId: string, frame: string): Promise<boolean> {
     const message = encode(this.nodeId, { kind: 'deliver', to: peerId, frame })
-    return await this.#call(this.#redis, async () => await this.#redis.sigDeliver(this.#key('room', roomId, 'peers'), peerId, this.#key('room', roomId), message)) === 1
+    return await this.#call(this.#redis, async () => await this.#redis.sigDeliver(this.#keys.peers(roomId), this.#keys.channel(roomId), peerId, message, this.#sharded ? 'SPUBLISH' : 'PUBLISH')) === 1
   }
 
   async publish (roomId: string, event: Exclude<BackplaneEvent, { kind: 'deliver' }>): Promise<void> {
     const message = encode(this.nodeId, event)
-    await this.#call(this.#redis, async () => await this.#redis.publish(this.#key('room', roomId), message))
+    await this.#call(this.#redis, async () => await pubsub(this.#redis, this.#sharded).publish(this.#keys.channel(roomId), message))
+  }
+
+  async #subscribe (roomId: string): Promise<void> {
+    await this.#call(this.#subscriber, async () => await pubsub(this.#subscriber, this.#sharded).subscribe(this.#keys.channel(roomId)))
+  }
+
+  async #unsubscribe (roomId: string): Promise<void> {
+    await this.#call(this.#subscriber, async () => await pubsub(this.#subscriber, this.#sharded).unsubscribe(this.#keys.channel(roomId)))
   }
 
   async watch (roomId: string): Promise<void> {
@@ -344,7 +360,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     this.#watched.add(roomId)
     this.#stale.delete(roomId)
     try {
-      await this.#call(this.#subscriber, async () => await this.#subscriber.subscribe(this.#key('room', roomId)))
+      await this.#subscribe(roomId)
     } catch (err) {
       this.#watched.delete(roomId)
       // the subscription may have gone through all the same
@@ -356,7 +372,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   async unwatch (roomId: string): Promise<void> {
     if (!this.#watched.delete(roomId)) return
     try {
-      await this.#call(this.#subscriber, async () => await this.#subscriber.unsubscribe(this.#key('room', roomId)))
+      await this.#unsubscribe(roomId)
     } catch (err) {
       // unsubscribed after the next reconnection, when the connection stays (or comes back) up
       this.#stale.add(roomId)
@@ -381,16 +397,12 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     this.#reconnectedListeners.push(listener)
   }
 
-  async restore ({ room, peer, connection }: HostedPeer): Promise<RestoreOutcome> {
-    return await this.#call(this.#redis, async () => await this.#redis.sigRestore(
-      this.#key('room', room.roomId), this.#key('room', room.roomId, 'peers'), this.#key('rooms'), this.#key('expiry'), this.#key('node', this.nodeId, 'peers'),
-      room.roomId, peer.peerId, JSON.stringify({ metadata: peer.metadata, joinedAt: peer.joinedAt, conn: connection }), connection,
-      room.maxPeers, room.emptyTimeout, JSON.stringify(room.metadata), room.createdAt, this.#prefix
-    ))
+  async restore (hosted: HostedPeer): Promise<RestoreOutcome> {
+    return await this.#call(this.#redis, async () => await this.#rooms.restore(this.#redis, hosted))
   }
 
   async forgetOthers (connections: Set<string>): Promise<Array<{ roomId: string, peerId: string }>> {
-    const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#key('node', this.nodeId, 'peers')))
+    const members = await this.#call(this.#redis, async () => await this.#redis.smembers(this.#keys.nodePeers(this.nodeId)))
     const forgotten: Array<{ roomId: string, peerId: string }> = []
     for (const member of members) {
       const [roomId, peerId, connection] = member.split('\n') as [string, string, string]
@@ -404,7 +416,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     const decoded = decode(message)
     // a node ignores its own messages, except a resume request: its echo marks where the hand-off starts
     if (decoded === undefined || (decoded.origin === this.nodeId && decoded.event.kind !== 'resume-request')) return
-    const roomId = channel.slice(this.#prefix.length + 'room:'.length)
+    const roomId = this.#keys.roomOfChannel(channel)
     for (const listener of this.#eventListeners) listener(roomId, decoded.event)
   }
 

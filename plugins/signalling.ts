@@ -132,7 +132,7 @@ async function signalling (fastify: FastifyInstance, options: SignallingCoreOpti
   if (backplane !== undefined && redisOptions !== undefined) {
     const { RedisOutbox } = await import('../lib/events/redis-outbox.js')
     redisOutbox = new RedisOutbox({
-      url: redisOptions.url,
+      target: redisOptions,
       keyPrefix: redisOptions.keyPrefix ?? 'signalling:',
       nodeId: backplane.nodeId,
       // a dead node's deliveries move to another node as its peers do

@@ -2,14 +2,17 @@
 // room's order. Every node reads the stream in one consumer group, but only the holder of a lease delivers, so each
 // event goes out from one node, in order; a new holder claims what the old one left pending (a node killed mid-way).
 // Keys share the hash tag `{events}`: one slot, so the scripts stay valid on Redis Cluster.
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
+import { connectRedis, type RedisConnection } from '../redis/connection.js'
+import type { RedisTarget } from '../redis/target.js'
 import type { DeadLetter } from '../schemas.js'
 import { numbered, type EventOutbox, type SignallingEvent, type UnnumberedEvent } from './types.js'
 import { WebhookDispatcher, type DispatcherHooks } from './webhook-dispatcher.js'
 import type { ResolvedWebhooks } from './webhook-options.js'
 
 export interface RedisOutboxOptions {
-  url: string
+  /** The deployment's Redis: one server, a cluster or Sentinel's master. */
+  target: RedisTarget
   keyPrefix: string
   /** This node's name in the consumer group and in the lease. */
   nodeId: string
@@ -48,7 +51,7 @@ redis.call('XADD', KEYS[2], '*', 'letter', letter)
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1`
 
-type OutboxRedis = Redis & {
+type OutboxRedis = RedisConnection & {
   sigEventAppend: (seqKey: string, stream: string, event: string, append: string, deletes: string, ttl: number) => Promise<number>
   sigEventLease: (lease: string, node: string, ms: number) => Promise<number>
   sigEventRelease: (lease: string, node: string) => Promise<number>
@@ -61,7 +64,7 @@ export class RedisOutbox implements EventOutbox {
   readonly #options: RedisOutboxOptions
   readonly #redis: OutboxRedis
   /** Blocking reads, on a connection of their own. */
-  readonly #reader: Redis | undefined
+  readonly #reader: RedisConnection | undefined
   readonly #dispatcher: WebhookDispatcher | undefined
   readonly #queueSize: number
   readonly #keys: { stream: string, lease: string, dead: string, seq: (roomId: string) => string }
@@ -85,7 +88,7 @@ export class RedisOutbox implements EventOutbox {
       retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
       connectTimeout: 2000
     }
-    const redis = new Redis(options.url, { ...common, commandTimeout: 2000, connectionName: `signalling-${options.nodeId}-outbox` })
+    const redis = connectRedis(options.target, { ...common, commandTimeout: 2000, connectionName: `signalling-${options.nodeId}-outbox` })
     redis.defineCommand('sigEventAppend', { numberOfKeys: 2, lua: APPEND })
     redis.defineCommand('sigEventLease', { numberOfKeys: 1, lua: LEASE })
     redis.defineCommand('sigEventRelease', { numberOfKeys: 1, lua: RELEASE })
@@ -93,7 +96,7 @@ export class RedisOutbox implements EventOutbox {
     this.#redis = redis as OutboxRedis
     this.#queueSize = webhooks?.queueSize ?? 0
     if (webhooks !== undefined) {
-      this.#reader = new Redis(options.url, { ...common, connectionName: `signalling-${options.nodeId}-outbox-reader` })
+      this.#reader = connectRedis(options.target, { ...common, connectionName: `signalling-${options.nodeId}-outbox-reader` })
       this.#dispatcher = new WebhookDispatcher(webhooks, {
         ...hooks,
         settled: (key) => { void this.#ack(key) },
