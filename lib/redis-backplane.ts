@@ -265,53 +265,18 @@ export class RedisBackplane implements RoomRegistry, Backplane {
 
   // --- RoomRegistry (lib/redis/room-store.ts)
 
-  async create (record: RoomRecord): Promise<Room> {
-    return await this.#rooms.create(record)
-  }
-
-  async exists (roomId: string): Promise<boolean> {
-    return await this.#rooms.exists(roomId)
-  }
-
-  async get (roomId: string): Promise<Room | undefined> {
-    return await this.#rooms.get(roomId)
-  }
-
-  async list (): Promise<Room[]> {
-    return await this.#rooms.list()
-  }
-
-  async peers (roomId: string): Promise<PeerSummary[]> {
-    return await this.#rooms.peers(roomId)
-  }
-
-  async hasPeer (roomId: string, peerId: string): Promise<boolean> {
-    return await this.#rooms.hasPeer(roomId, peerId)
-  }
-
-  async delete (roomId: string): Promise<boolean> {
-    return await this.#rooms.delete(roomId)
-  }
-
-  async join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult> {
-    return await this.#rooms.join(roomId, peer, connection)
-  }
-
-  async updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary | undefined> {
-    return await this.#rooms.updatePeer(roomId, peerId, metadata)
-  }
-
-  async leave (roomId: string, peerId: string, connection: string): Promise<boolean> {
-    return await this.#rooms.leave(roomId, peerId, connection)
-  }
-
-  async recordKick (roomId: string, peerId: string, at: number): Promise<void> {
-    return await this.#rooms.recordKick(roomId, peerId, at)
-  }
-
-  async kickedAt (roomId: string, peerId: string): Promise<number | undefined> {
-    return await this.#rooms.kickedAt(roomId, peerId)
-  }
+  async create (record: RoomRecord): Promise<Room> { return await this.#rooms.create(record) }
+  async exists (roomId: string): Promise<boolean> { return await this.#rooms.exists(roomId) }
+  async get (roomId: string): Promise<Room | undefined> { return await this.#rooms.get(roomId) }
+  async list (): Promise<Room[]> { return await this.#rooms.list() }
+  async peers (roomId: string): Promise<PeerSummary[]> { return await this.#rooms.peers(roomId) }
+  async hasPeer (roomId: string, peerId: string): Promise<boolean> { return await this.#rooms.hasPeer(roomId, peerId) }
+  async delete (roomId: string): Promise<boolean> { return await this.#rooms.delete(roomId) }
+  async join (roomId: string, peer: PeerSummary, connection: string): Promise<JoinResult> { return await this.#rooms.join(roomId, peer, connection) }
+  async updatePeer (roomId: string, peerId: string, metadata: Record<string, unknown>): Promise<PeerSummary | undefined> { return await this.#rooms.updatePeer(roomId, peerId, metadata) }
+  async leave (roomId: string, peerId: string, connection: string): Promise<boolean> { return await this.#rooms.leave(roomId, peerId, connection) }
+  async recordKick (roomId: string, peerId: string, at: number): Promise<void> { return await this.#rooms.recordKick(roomId, peerId, at) }
+  async kickedAt (roomId: string, peerId: string): Promise<number | undefined> { return await this.#rooms.kickedAt(roomId, peerId) }
 
   onExpired (listener: (roomId: string) => void): void {
     this.#expiredListeners.push(listener)
