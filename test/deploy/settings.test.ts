@@ -6,7 +6,7 @@ import { loadConfig } from '../../lib/config.js'
 
 const root = new URL('../../', import.meta.url)
 
-/** Every environment variable `loadConfig` reads, whatever the values (Redis and TLS open more branches). */
+/** Every environment variable `loadConfig` reads, whatever the values (Redis, TLS and webhooks open more branches). */
 function settingsRead (): Set<string> {
   const read = new Set<string>()
   const recording = (values: Record<string, string>) => new Proxy(values, {
@@ -17,6 +17,7 @@ function settingsRead (): Set<string> {
   })
   loadConfig(recording({}))
   loadConfig(recording({ REDIS_URL: 'redis://127.0.0.1:6379', TLS_CERT: 'c', TLS_KEY: 'k', NODE_ENV: 'production', SIGNALLING_API_KEY: 'k', SIGNALLING_JWT_SECRET: 's'.repeat(32) }))
+  loadConfig(recording({ WEBHOOK_URLS: 'https://backend.example.test/hooks', WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }))
   return read
 }
 
