@@ -1,22 +1,27 @@
 // After a backplane outage, resync on a real redis-server: the node's peers put back, and its local peers told what
 // they missed of the others.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { RedisBackplane } from '../../../lib/redis-backplane.js'
 import { resync } from '../../../lib/relay/resync.js'
 import { requireProgram } from '../../support/programs.js'
-import { startRedis } from '../../support/redis.js'
+import { startRedis, type RedisProcess } from '../../support/redis.js'
 import { relayParts, socketPairs } from './parts.js'
 
 const json = (frame: string): Record<string, unknown> => JSON.parse(frame) as Record<string, unknown>
 
+/** A started backplane on a redis-server of the test's own. */
+async function onRedis (t: Test): Promise<{ redis: RedisProcess, backplane: RedisBackplane }> {
+  const redis = (await startRedis(t))!
+  const backplane = new RedisBackplane({ url: redis.url, keyPrefix: 'resync:', nodeTtl: 2000 })
+  await backplane.start()
+  t.teardown(async () => { await backplane.close() })
+  return { redis, backplane }
+}
+
 if (requireProgram(t, 'redis-server') !== undefined) {
   t.test('Redis restarted empty: the room and this node\'s peers are registered again', async (t) => {
-    const redis = await startRedis(t)
-    if (redis === undefined) return
-    const backplane = new RedisBackplane({ url: redis.url, keyPrefix: 'resync:', nodeTtl: 2000 })
-    await backplane.start()
-    t.teardown(async () => { await backplane.close() })
+    const { redis, backplane } = await onRedis(t)
     const parts = await relayParts({ backplane })
     await parts.seat(undefined, 'alice')
     await parts.seat(undefined, 'bob')
@@ -31,11 +36,7 @@ if (requireProgram(t, 'redis-server') !== undefined) {
   })
 
   t.test('peers of other nodes that came and went meanwhile are announced to the local peers', async (t) => {
-    const redis = await startRedis(t)
-    if (redis === undefined) return
-    const backplane = new RedisBackplane({ url: redis.url, keyPrefix: 'resync:', nodeTtl: 2000 })
-    await backplane.start()
-    t.teardown(async () => { await backplane.close() })
+    const { backplane } = await onRedis(t)
     const { pair } = await socketPairs(t)
     const parts = await relayParts({ backplane })
     const a = await pair()
@@ -50,11 +51,7 @@ if (requireProgram(t, 'redis-server') !== undefined) {
   })
 
   t.test('records claiming this node for connections it no longer has are removed', async (t) => {
-    const redis = await startRedis(t)
-    if (redis === undefined) return
-    const backplane = new RedisBackplane({ url: redis.url, keyPrefix: 'resync:', nodeTtl: 2000 })
-    await backplane.start()
-    t.teardown(async () => { await backplane.close() })
+    const { backplane } = await onRedis(t)
     const parts = await relayParts({ backplane })
     await parts.seat(undefined, 'alice')
     const ghost = await parts.seat(undefined, 'ghost')
