@@ -58,6 +58,7 @@ export class RedisBackplane implements RoomRegistry, Backplane {
   #epoch: string | undefined
   #wasDown = false
   #recovering = false
+  #retryNow: (() => void) | undefined
   #closing = false
 
   constructor (options: RedisBackplaneOptions) {
@@ -91,12 +92,13 @@ export class RedisBackplane implements RoomRegistry, Backplane {
       connection.on('close', () => { if (!this.#closing) this.#wasDown = true })
       // a cluster stays ready while one master is away: a lost or failing node is an outage of its slots
       if (this.#sharded) {
-        connection.on('-node', () => { if (!this.#closing) this.#wasDown = true })
-        connection.on('node error', () => { if (!this.#closing) this.#wasDown = true })
+        for (const event of ['-node', 'node error', 'nodeError']) connection.on(event, () => { this.#lost() })
       }
     }
     // either connection may be the one that dropped: each coming back checks whether a resynchronisation is due
     for (const connection of [this.#redis, this.#subscriber]) connection.on('ready', () => { if (this.#wasDown) this.#recover() })
+    // a cluster never stops being ready: its per-master subscribers rebuilt after a failover are the sign to retry now
+    if (this.#sharded) this.#subscriber.on('subscribersReady', () => { if (this.#wasDown) this.#recover() })
     this.#rooms = new RedisRoomStore(async (operation) => await this.#store(async () => await operation(this.#redis)), this.#keys, this.nodeId)
     this.#subscriber.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message.toString()))
   }
@@ -197,9 +199,18 @@ export class RedisBackplane implements RoomRegistry, Backplane {
     for (const roomId of deleted) for (const listener of this.#expiredListeners) listener(roomId)
   }
 
+  /** A cluster node lost: its slots are out until a replica takes over, and the resynchronisation retries meanwhile. */
+  #lost (): void {
+    if (this.#closing) return
+    this.#wasDown = true
+    if (!this.#recovering) this.#recover()
+  }
+
   /** Resynchronises after an outage of either connection, retrying (at most every 5 s) until it succeeds. */
   #recover (): void {
-    if (this.#recovering || this.#closing) return
+    if (this.#closing) return
+    // a round waiting to retry goes at once: something just came back
+    if (this.#recovering) return this.#retryNow?.()
     this.#recovering = true
     void this.#recoverLoop()
   }
@@ -226,7 +237,11 @@ export class RedisBackplane implements RoomRegistry, Backplane {
         } catch (err) {
           this.#wasDown = true
           this.#log.warn({ err, node: this.nodeId, retryIn: retry }, 'resynchronisation with redis failed: retrying')
-          await new Promise((resolve) => setTimeout(resolve, retry))
+          await new Promise<void>((resolve) => {
+            this.#retryNow = resolve
+            setTimeout(resolve, retry)
+          })
+          this.#retryNow = undefined
           retry = Math.min(2 * retry, 5000)
         }
       }

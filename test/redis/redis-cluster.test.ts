@@ -114,6 +114,8 @@ async function clusterTests (): Promise<void> {
     await alice.next('peer-joined')
     await alice.next('peer-joined')
     const victim = await cluster.masterOf('failover:room:{f}')
+    // the replica has every write first: a write in the master's last moments can be lost (asynchronous replication)
+    await victim.cli('WAIT', '1', '5000')
     const killedAt = Date.now()
     await victim.kill()
     // same node: through the local rooms, Redis is not involved
@@ -147,17 +149,8 @@ async function clusterTests (): Promise<void> {
     t.same(await amy.next('offer', 10_000), { type: 'offer', from: 'bob', data: 'after' }, 'B → A after the failover')
     const late = await b.join('f', 'zoe')
     t.same((late.welcome?.peers as Array<{ peerId: string }>).map((p) => p.peerId).sort(), ['alice', 'amy', 'bob'], 'a newcomer sees every peer')
-    // a peer the resync after the failover put back may be announced again first: only peers already in the room
-    const repeated: string[] = []
-    for (let joined = await alice.next('peer-joined', 10_000); ; joined = await alice.next('peer-joined', 10_000)) {
-      const peerId = (joined.peer as { peerId: string }).peerId
-      if (peerId === 'zoe') {
-        t.same(joined, { type: 'peer-joined', peer: { peerId: 'zoe', metadata: {} } })
-        break
-      }
-      repeated.push(peerId)
-    }
-    t.ok(repeated.every((peerId) => peerId === 'amy' || peerId === 'bob'), `announced again: ${repeated.join(', ') || 'none'}`)
+    // announced once: the peers the resync put back are not news to their neighbours
+    t.same(await alice.next('peer-joined', 10_000), { type: 'peer-joined', peer: { peerId: 'zoe', metadata: {} } })
     await settleAll([alice, amy, bob])
   })
 }
