@@ -122,7 +122,7 @@ export class Relay {
         return
       }
       case 'broadcast':
-        if (event.frame.startsWith('{"type":"peer-')) this.#rooms.notePresence(room, event.frame)
+        if (event.frame.startsWith('{"type":"peer-') && !this.#rooms.notePresence(room, event.frame)) return
         return this.#delivery.toLocal(roomId, event.frame, event.except)
       case 'kick': {
         const peer = room.peers.get(event.peerId)

@@ -70,12 +70,18 @@ export class LocalRooms {
     for (const { peerId, metadata } of presence) if (!room.peers.has(peerId)) remoteOf(room).set(peerId, metadata)
   }
 
-  /** Keeps `remote` in step with a presence frame another node sent to the local peers. */
-  notePresence (room: LocalRoom, frame: string): void {
+  /**
+   * Keeps `remote` in step with a presence frame another node sent to the local peers. False for a peer-joined of a
+   * peer they already know (a node re-registering its peers after a failover): not news, not sent on.
+   */
+  notePresence (room: LocalRoom, frame: string): boolean {
     const message = JSON.parse(frame) as ServerMessage
-    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) remoteOf(room).set(message.peer.peerId, message.peer.metadata)
-    else if (message.type === 'peer-left') room.remote?.delete(message.peerId)
+    if (message.type === 'peer-joined' && !room.peers.has(message.peer.peerId)) {
+      if (room.remote?.has(message.peer.peerId) === true) return false
+      remoteOf(room).set(message.peer.peerId, message.peer.metadata)
+    } else if (message.type === 'peer-left') room.remote?.delete(message.peerId)
     else if (message.type === 'peer-updated') this.noteMetadata(room, message.peer.peerId, message.peer.metadata)
+    return true
   }
 
   /** A peer's new metadata: its session's, when it is here (for a resume or a hand-off), or as told of a peer elsewhere. */

@@ -18,8 +18,10 @@ export async function resync (ctx: RelayContext, delivery: Delivery, departures:
       if (room.record === undefined) continue
       const outcome = await backplane.restore({ room: room.record, peer: { peerId: peer.peerId, metadata: peer.metadata, joinedAt: peer.joinedAt }, connection: peer.connection })
       if (outcome === 'rejoined') {
-        // the other nodes reported it gone while this node was cut off
-        delivery.announce(roomId, { type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } }, peer.peerId)
+        // the other nodes reported it gone while this node was cut off (or lost its record in a failover: they drop
+        // the repeat); its neighbours here never saw it go
+        const frame = JSON.stringify({ type: 'peer-joined', peer: { peerId: peer.peerId, metadata: peer.metadata } } satisfies ServerMessage)
+        await backplane.publish(roomId, { kind: 'broadcast', except: peer.peerId, frame })
       } else if (outcome === 'replaced') {
         departures.forget(peer)
         peer.socket?.close(CloseCodes.REPLACED, 'replaced')

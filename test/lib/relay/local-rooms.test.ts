@@ -33,10 +33,13 @@ test('a room of local peers only never makes a remote map', async (t) => {
 test('notePresence follows peer-joined and peer-left of other nodes', async (t) => {
   const rooms = new LocalRooms(undefined, silent)
   const room = rooms.room('r1')
-  rooms.notePresence(room, JSON.stringify({ type: 'peer-joined', peer: { peerId: 'carol', metadata: {} } }))
+  const joined = JSON.stringify({ type: 'peer-joined', peer: { peerId: 'carol', metadata: {} } })
+  t.equal(rooms.notePresence(room, joined), true, 'news: sent on to the local peers')
   t.ok(room.remote?.has('carol'))
-  rooms.notePresence(room, JSON.stringify({ type: 'peer-left', peerId: 'carol', reason: 'left' }))
+  t.equal(rooms.notePresence(room, joined), false, 'a peer already known is not announced twice')
+  t.equal(rooms.notePresence(room, JSON.stringify({ type: 'peer-left', peerId: 'carol', reason: 'left' })), true)
   t.notOk(room.remote?.has('carol'))
+  t.equal(rooms.notePresence(room, joined), true, 'known again after it left')
 })
 
 test('an empty room is let go of, unless a join of it is under way', async (t) => {
