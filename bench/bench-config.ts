@@ -28,7 +28,8 @@ export interface BenchConfig {
   /** (6): a warm-up per route, then `rounds` rounds of `roundMs` per route, the routes taking turns. */
   rest: { connections: number, warmupMs: number, roundMs: number, rounds: number }
   /** (7): pairs per placement, total msgs/s of candidate-size frames, measured in rounds that alternate the placements. */
-  redis: { pairs: number, rate: number, warmupMs: number, roundMs: number, rounds: number, drainMs: number }
+  /** `nodes`: the nodes of each cross-node deployment (one Redis, the cluster); each pair spans two of them. */
+  redis: { pairs: number, nodes: number, rate: number, warmupMs: number, roundMs: number, rounds: number, drainMs: number }
   /** CPU profiles of the server over `durationMs` of load, sampled every `intervalUs`. */
   profile: { enabled: boolean, durationMs: number, intervalUs: number }
 }
@@ -58,7 +59,7 @@ export const FULL: BenchConfig = {
   soak: { peers: 20_000, holdMs: 32_000, concurrency: 256, localAddresses },
   churn: { rooms: 1000, steps: [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000], stepMs: 3000, drainMs: 3000, sustainedP99Ms: 100, retryPauseMs: 1000, bisectRounds: 2, roundTo: 250, compareRate: 2000 },
   rest: { connections: 32, warmupMs: 1000, roundMs: 2000, rounds: 4 },
-  redis: { pairs: 100, rate: 800, warmupMs: 2000, roundMs: 5000, rounds: 4, drainMs: 2000 },
+  redis: { pairs: 100, nodes: 2, rate: 800, warmupMs: 2000, roundMs: 5000, rounds: 4, drainMs: 2000 },
   profile: { enabled: true, durationMs: 5000, intervalUs: 500 }
 }
 
@@ -70,6 +71,6 @@ export const SMOKE: BenchConfig = {
   soak: { peers: 100, holdMs: 500, concurrency: 32, localAddresses: localAddresses.slice(0, 2) },
   churn: { rooms: 20, steps: [100], stepMs: 700, drainMs: 2000, sustainedP99Ms: 1000, retryPauseMs: 200, bisectRounds: 0, roundTo: 50, compareRate: 100 },
   rest: { connections: 4, warmupMs: 100, roundMs: 500, rounds: 1 },
-  redis: { pairs: 4, rate: 200, warmupMs: 200, roundMs: 500, rounds: 1, drainMs: 1000 },
+  redis: { pairs: 4, nodes: 2, rate: 200, warmupMs: 200, roundMs: 500, rounds: 1, drainMs: 1000 },
   profile: { enabled: true, durationMs: 500, intervalUs: 1000 }
 }

@@ -25,6 +25,14 @@ const onlyIndex = args.indexOf('--only')
 const only = onlyIndex >= 0 ? new Set(args[onlyIndex + 1]?.split(',')) : undefined
 const config: BenchConfig = smoke ? SMOKE : FULL
 if (args.includes('--no-profile')) config.profile.enabled = false
+// workload (7) with other counts of rooms or nodes, or another rate, to see how its cost per message grows with them
+for (const [flag, key] of [['--redis-pairs', 'pairs'], ['--redis-nodes', 'nodes'], ['--redis-rate', 'rate']] as const) {
+  const index = args.indexOf(flag)
+  if (index < 0) continue
+  const value = Number(args[index + 1])
+  if (!Number.isInteger(value) || value < (key === 'nodes' ? 2 : 1)) throw new Error(`${flag} takes a whole number (nodes: 2 or more)`)
+  config.redis[key] = value
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -702,26 +702,32 @@ interface PlacementTotals {
  */
 export async function redisCrossNode (config: BenchConfig, relay?: WorkloadReport): Promise<WorkloadReport> {
   const c = config.redis
-  const report = newReport(`(7) Redis mode: cross-node hop against a same-node hop, ${c.pairs} pairs each, ${c.rate} msgs/s of candidates`)
+  const report = newReport(`(7) Redis mode: cross-node hop against a same-node hop, ${c.pairs} pairs each, ${c.rate} msgs/s of candidates${c.nodes === 2 ? '' : `, ${c.nodes} nodes per deployment`}`)
   return await onBenchRedis(report, async (redis, launchChild) => {
     const server = async (name: string, args: string[]): Promise<Launched<{ port: number }>> =>
       await launchChild<{ port: number }>({ name, entry: './server-host.ts', args, core: SERVER_CORE, nodeFlags: ['--expose-gc'] })
+    // beyond A and B (and C and D), the nodes --redis-nodes asks for: each pair still spans two nodes
+    const others = async (name: string, target: string): Promise<Array<Launched<{ port: number }>>> =>
+      await Promise.all(Array.from({ length: c.nodes - 2 }, async (_, i) => await server(`${name} ${i + 3}`, ['signalling', target])))
     const nodeA = await server('redis node A', ['signalling', redis.url])
     const nodeB = await server('redis node B', ['signalling', redis.url])
+    const moreOnRedis = await others('redis node', redis.url)
     const memory = await server('in-memory node', ['signalling'])
     // nodes C and D on a three-master Redis Cluster on the same core, for the cross-node hop with sharded pub/sub
     const cluster = redisClusterAvailable() ? await startBenchRedisCluster(SERVER_CORE) : undefined
     try {
     const nodeC = cluster === undefined ? undefined : await server('cluster node C', ['signalling', cluster.target])
     const nodeD = cluster === undefined ? undefined : await server('cluster node D', ['signalling', cluster.target])
+    const moreOnCluster = cluster === undefined ? [] : await others('cluster node', cluster.target)
+    const spread = c.nodes === 2 ? '' : `, pairs spread over ${c.nodes} nodes`
     const generator = await launchChild<{ pid: number }>({ name: 'redis load generator', entry: './load-generator.ts', core: CLIENT_CORE })
     const a = nodeA.info.port
     const b = nodeB.info.port
     const setups: Record<Placement, { port: number, ports: number[], roomPrefix: string, description: string }> = {
       sameNode: { port: a, ports: [a], roomPrefix: 'same', description: 'both peers on node A (Redis mode)' },
-      crossNode: { port: a, ports: [a, b], roomPrefix: 'cross', description: 'one peer on node A, one on node B (Redis mode)' },
+      crossNode: { port: a, ports: [a, b, ...moreOnRedis.map((n) => n.info.port)], roomPrefix: 'cross', description: `one peer on node A, one on node B (Redis mode${spread})` },
       inMemory: { port: memory.info.port, ports: [memory.info.port], roomPrefix: 'mem', description: 'both peers on one in-memory node' },
-      crossNodeCluster: { port: nodeC?.info.port ?? 0, ports: [nodeC?.info.port ?? 0, nodeD?.info.port ?? 0], roomPrefix: 'shard', description: 'one peer on node C, one on node D (Redis Cluster, 3 masters)' }
+      crossNodeCluster: { port: nodeC?.info.port ?? 0, ports: [nodeC?.info.port ?? 0, nodeD?.info.port ?? 0, ...moreOnCluster.map((n) => n.info.port)], roomPrefix: 'shard', description: `one peer on node C, one on node D (Redis Cluster, 3 masters${spread})` }
     }
     const placements = (Object.keys(setups) as Placement[]).filter((placement) => placement !== 'crossNodeCluster' || cluster !== undefined)
     if (cluster === undefined) report.notes.push('no Redis Cluster row: redis-cli not found')
@@ -747,8 +753,9 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
     })
     const totals: Record<Placement, PlacementTotals> = { sameNode: fresh('sameNode'), crossNode: fresh('crossNode'), inMemory: fresh('inMemory'), crossNodeCluster: fresh('crossNodeCluster') }
     const pids: Partial<Record<keyof PlacementTotals['cpu'], number[]>> = {
-      nodeA: [nodeA.pid], nodeB: [nodeB.pid], inMemory: [memory.pid], redis: [redis.pid], generator: [generator.pid],
-      ...(cluster === undefined ? {} : { nodeC: [nodeC!.pid], nodeD: [nodeD!.pid], cluster: cluster.pids })
+      // the further nodes count with B (and D): the servers' CPU per message is the sum over every node
+      nodeA: [nodeA.pid], nodeB: [nodeB.pid, ...moreOnRedis.map((n) => n.pid)], inMemory: [memory.pid], redis: [redis.pid], generator: [generator.pid],
+      ...(cluster === undefined ? {} : { nodeC: [nodeC!.pid], nodeD: [nodeD!.pid, ...moreOnCluster.map((n) => n.pid)], cluster: cluster.pids })
     }
     const keys = Object.keys(pids) as Array<keyof PlacementTotals['cpu']>
     for (let round = 0; round < c.rounds; round++) {
@@ -786,6 +793,7 @@ export async function redisCrossNode (config: BenchConfig, relay?: WorkloadRepor
     const summary: Metrics = {
       rate: c.rate,
       pairs: c.pairs,
+      nodes: c.nodes,
       sameNodeP50: p(same, 'p50'),
       sameNodeP99: p(same, 'p99'),
       sameNodeP999: p(same, 'p999'),

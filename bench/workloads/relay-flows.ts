@@ -12,7 +12,7 @@ export interface RelaySetup {
   port: number
   rooms: number
   peersPerRoom: number
-  /** Several nodes of one deployment: the p-th peer of each room connects to ports[p % ports.length]. */
+  /** Several nodes of one deployment: the p-th peer of room r connects to ports[(r + p) % ports.length]. */
   ports?: number[]
   /** Room ids start with this (default `relay`), so that several sets of flows can share one deployment. */
   roomPrefix?: string
@@ -88,7 +88,7 @@ export class RelayFlows {
     let flows: RelayFlows | undefined
     const onMessage = (data: Buffer): void => flows?.onMessage(data)
     const ports = setup.ports ?? [setup.port]
-    const portOf = new Map(rooms.flatMap((room) => room.map((slot, p) => [slot.peerId, ports[p % ports.length]!] as const)))
+    const portOf = new Map(rooms.flatMap((room, r) => room.map((slot, p) => [slot.peerId, ports[(r + p) % ports.length]!] as const)))
     const joined = await connectAll(protocol, rooms.flat(), 64, (slot) => ({ port: portOf.get(slot.peerId)!, onMessage }))
     if (joined.failed > 0) throw new Error(`${joined.failed} peers failed to join: ${joined.firstError}`)
     const byId = new Map(rooms.flat().map((slot, i) => [slot.peerId, joined.sockets[i]!]))
