@@ -11,10 +11,10 @@ import type { Backplane, BackplaneEvent } from './backplane.js'
 import { signallingError } from './errors.js'
 import type { JoinClaims } from './join-token.js'
 import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MESSAGE_RATE, DEFAULT_RESUME } from './limits.js'
-import { CloseCodes } from './protocol.js'
+import { CloseCodes, SERVER_SENDER } from './protocol.js'
 import { Delivery } from './relay/delivery.js'
 import { Departures } from './relay/departures.js'
-import { dataJson, openRelayFrame, SERVER_SENDER } from './relay/frames.js'
+import { dataJson, openRelayFrame } from './relay/frames.js'
 import { Handoffs } from './relay/handoff.js'
 import { Heartbeat } from './relay/heartbeat.js'
 import { Joins } from './relay/join.js'
@@ -27,7 +27,7 @@ import { noMetrics, silent, type ConnectAttempt, type RelayContext, type RelayOp
 import type { RoomRegistry } from './room-registry.js'
 import type { PeerSummary } from './schemas.js'
 
-export { SERVER_SENDER } from './relay/frames.js'
+export { SERVER_SENDER } from './protocol.js'
 export type { ConnectAttempt, RelayEvents, RelayLogger, RelayMetrics, RelayOptions } from './relay/types.js'
 
 export class Relay {

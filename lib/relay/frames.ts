@@ -3,8 +3,6 @@ import type { RawData } from 'ws'
 import type { ErrorCode } from '../errors.js'
 import { CloseCodes } from '../protocol.js'
 
-export { SERVER_SENDER } from '../protocol.js'
-
 /**
  * A relayed frame without its closing brace; `data` is JSON text. `type` is one of the protocol's and `from` a peer
  * id or SERVER_SENDER: neither needs escaping.

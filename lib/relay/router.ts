@@ -1,7 +1,7 @@
 // A client's frame: checked against the rate and size limits, parsed, and routed to its recipients here or on
 // another node.
 import type { RawData } from 'ws'
-import { isSignallingError } from '../errors.js'
+import { isSignallingError, type ErrorCode } from '../errors.js'
 import type { MessageRate } from '../limits.js'
 import {
   CloseCodes, MAX_FRAME_BYTES, MAX_PEER_METADATA_BYTES, parseClientMessage, readDirectMessage, type ClientMessage, type IceServer
@@ -99,8 +99,10 @@ export class Router {
     this.#updates.update(peer.roomId, peer.peerId, metadata).catch((err: unknown) => {
       const code = isSignallingError(err) ? err.code : 'INTERNAL_ERROR'
       if (code === 'INTERNAL_ERROR') this.#ctx.log.error({ err, peerId: peer.peerId, roomId: peer.roomId }, 'metadata update failed')
-      const detail = code === 'BACKPLANE_UNAVAILABLE' ? 'the update did not reach every node' : code === 'INTERNAL_ERROR' ? 'update not handled' : code === 'ROOM_NOT_FOUND' ? peer.roomId : peer.peerId
-      this.#delivery.sendError(peer, code, detail, id)
+      const details: Partial<Record<ErrorCode, string>> = {
+        BACKPLANE_UNAVAILABLE: 'the update did not reach every node', INTERNAL_ERROR: 'update not handled', ROOM_NOT_FOUND: peer.roomId
+      }
+      this.#delivery.sendError(peer, code, details[code] ?? peer.peerId, id)
     })
   }
 

@@ -1,5 +1,6 @@
 import { test } from 'tap'
-import { byteLength, closeCodeFor, dataJson, openRelayFrame, SERVER_SENDER } from '../../../lib/relay/frames.js'
+import { SERVER_SENDER } from '../../../lib/protocol.js'
+import { byteLength, closeCodeFor, dataJson, openRelayFrame } from '../../../lib/relay/frames.js'
 import { CloseCodes } from '../../../lib/protocol.js'
 
 test('a relayed frame is open JSON: closing it gives the message the recipient reads', async (t) => {
