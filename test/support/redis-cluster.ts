@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
+import type { TestPeer } from '../helper.js'
 import { freePort, requireProgram } from './programs.js'
 
 const run = promisify(execFile)
@@ -157,4 +158,26 @@ export async function startRedisSentinel (t: Test): Promise<RedisSentinelProcess
     return field('num-slaves') >= 1 && field('num-other-sentinels') >= 2
   })
   return { sentinels, name, master, replica, masterPort }
+}
+
+/**
+ * After a master was killed at `killedAt`: frames from `from` to `to` (peer `toId`) until one arrives (30 s at most), each either
+ * arriving or refused with BACKPLANE_UNAVAILABLE (asserted). `back`: ms from the kill to the first arrival, or -1.
+ */
+export async function untilRelayBack (t: Test, from: TestPeer, to: TestPeer, toId: string, killedAt: number): Promise<{ back: number, refused: number }> {
+  const refused = new Set<string>()
+  for (let i = 0; Date.now() - killedAt < 30_000; i++) {
+    from.send({ type: 'message', to: toId, data: i, id: `m${i}` })
+    const outcome = await Promise.race([
+      to.next('message', 300).then((m) => m, () => undefined),
+      from.next('error', 300).then((e) => e, () => undefined)
+    ])
+    if (outcome?.type === 'message') return { back: Date.now() - killedAt, refused: refused.size }
+    if (outcome?.type === 'error') {
+      t.equal(outcome.code, 'BACKPLANE_UNAVAILABLE')
+      refused.add(outcome.id as string)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  return { back: -1, refused: refused.size }
 }
